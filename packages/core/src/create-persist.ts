@@ -1,0 +1,90 @@
+import { errorMessage, PersistError } from "./errors.js";
+import { PersistMemory } from "./memory.js";
+import type { PersistBase, PersistOptions } from "./persist-base.js";
+
+/** What a backend package exports so {@link createPersist} can build it from a URL. */
+export interface BackendModule {
+  fromUrl(url: string, options?: PersistOptions): PersistBase | Promise<PersistBase>;
+}
+
+interface BackendPackage {
+  name: string;
+  /** The driver installed beside it (a peer dependency), if any. */
+  driver?: string;
+}
+
+const BACKEND_PACKAGES: Record<string, BackendPackage> = {
+  file: { name: "@persist-kit/persist-file" },
+  redis: { name: "@persist-kit/persist-redis", driver: "ioredis" },
+  rediss: { name: "@persist-kit/persist-redis", driver: "ioredis" },
+  mongodb: { name: "@persist-kit/persist-mongo", driver: "mongodb" },
+  "mongodb+srv": { name: "@persist-kit/persist-mongo", driver: "mongodb" },
+  postgres: { name: "@persist-kit/persist-postgres", driver: "pg" },
+  postgresql: { name: "@persist-kit/persist-postgres", driver: "pg" },
+};
+
+/** Options of {@link createPersist}. */
+export interface CreatePersistOptions extends PersistOptions {
+  /**
+   * Loads a backend package by name. Default: `import(name)` resolved from this package; pass
+   * `(name) => import(name)` from your own code when your package manager keeps packages apart.
+   */
+  importModule?: (name: string) => Promise<unknown>;
+}
+
+/**
+ * Builds a backend from a URL: `memory:`, `file:./data` (or `file:///abs/dir`), `redis://`,
+ * `rediss://`, `mongodb://`, `mongodb+srv://`, `postgres://`, `postgresql://`. The backend package
+ * is loaded on demand; when it is not installed the error names the package to install.
+ *
+ * @example
+ * const persist = await createPersist(process.env.PERSIST_URL ?? "file:./data");
+ */
+export async function createPersist(url: string, options: CreatePersistOptions = {}): Promise<PersistBase> {
+  const { importModule = (name: string) => import(name), ...persistOptions } = options;
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === "memory") return new PersistMemory(persistOptions);
+  const backendPackage = scheme === undefined ? undefined : BACKEND_PACKAGES[scheme];
+  if (backendPackage === undefined) {
+    const known = ["memory", ...Object.keys(BACKEND_PACKAGES)].map((name) => `${name}:`).join(", ");
+    throw new PersistError(`unsupported URL ${JSON.stringify(url)}; expected one of ${known}`, {
+      backend: "core",
+      operation: "create",
+    });
+  }
+  const backendModule = await loadBackend(backendPackage, importModule);
+  return backendModule.fromUrl(url, persistOptions);
+}
+
+async function loadBackend(
+  backendPackage: BackendPackage,
+  importModule: (name: string) => Promise<unknown>,
+): Promise<BackendModule> {
+  const context = { backend: "core", operation: "create" } as const;
+  let loaded: unknown;
+  try {
+    loaded = await importModule(backendPackage.name);
+  } catch (error) {
+    if (!isModuleNotFound(error, backendPackage.name)) {
+      throw new PersistError(`loading ${backendPackage.name} failed: ${errorMessage(error)}`, {
+        ...context,
+        cause: error,
+      });
+    }
+    const install = [backendPackage.name, backendPackage.driver].filter(Boolean).join(" ");
+    throw new PersistError(`${backendPackage.name} is not installed; install it with: npm install ${install}`, {
+      ...context,
+      cause: error,
+    });
+  }
+  const backendModule = loaded as Partial<BackendModule>;
+  if (typeof backendModule.fromUrl !== "function") {
+    throw new PersistError(`${backendPackage.name} does not export fromUrl()`, context);
+  }
+  return backendModule as BackendModule;
+}
+
+function isModuleNotFound(error: unknown, name: string): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && errorMessage(error).includes(name);
+}

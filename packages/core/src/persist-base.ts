@@ -1,0 +1,45 @@
+import type { SignalKey } from "./key.js";
+import type { ISignalRow } from "./signal.js";
+
+/** One entry of an atomic batch write. */
+export interface SignalEntry extends SignalKey {
+  row: ISignalRow;
+}
+
+/**
+ * A signal store. Implement these three methods (plus any optional capability) to add a backend;
+ * `@persist-kit/contract` proves an implementation keeps the promises.
+ *
+ * @example
+ * const persist: PersistBase = new PersistMemory();
+ * await persist.writeSignalData("BTC/USDT", "momentum", row);
+ * await persist.readSignalData("BTC/USDT", "momentum"); // row, or null when none is stored
+ * await persist.deleteSignalData("BTC/USDT", "momentum"); // idempotent
+ */
+export interface PersistBase {
+  /** Short backend name used in errors, for example `"redis"`. */
+  readonly name?: string;
+  /** Stores `row`, replacing any row stored under the key. Resolves once it is durable. */
+  writeSignalData(symbol: string, strategyName: string, row: ISignalRow): Promise<void>;
+  /** The stored row, or `null` when none is stored (never `undefined`). */
+  readSignalData(symbol: string, strategyName: string): Promise<ISignalRow | null>;
+  /** Removes the row; deleting a missing key succeeds. */
+  deleteSignalData(symbol: string, strategyName: string): Promise<void>;
+  /** Every stored key, in no particular order. */
+  keys?(): AsyncIterable<SignalKey>;
+  /** Releases connections, handles and timers the backend opened, so the process can exit. */
+  close?(): Promise<void>;
+  /** Resolves when the store answers; rejects with a backend error otherwise. */
+  ping?(): Promise<void>;
+  /** Writes every entry or none of them. */
+  writeMany?(entries: readonly SignalEntry[]): Promise<void>;
+}
+
+/** Options every bundled backend accepts. */
+export interface PersistOptions {
+  /**
+   * Rows expire this many milliseconds after they were written and read as `null` at once.
+   * Off by default: expiring a live position hides it from the bot, so use it for backtests only.
+   */
+  ttlMs?: number;
+}

@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { createPersist, PersistError, PersistMemory, redactCredentials } from "../src/index.js";
+
+describe("errors", () => {
+  it("name the backend, operation and key, and carry the cause", () => {
+    const cause = new Error("socket closed");
+    const error = new PersistError("no answer", {
+      backend: "redis",
+      operation: "write",
+      strategyName: "s",
+      symbol: "BTC/USDT",
+      cause,
+    });
+    expect(error.message).toBe('[redis] write "s"/"BTC/USDT": no answer');
+    expect(error).toMatchObject({
+      name: "PersistError",
+      backend: "redis",
+      operation: "write",
+      strategyName: "s",
+      symbol: "BTC/USDT",
+    });
+    expect(error.cause).toBe(cause);
+  });
+
+  it("never show credentials from connection URLs", () => {
+    const error = new PersistError("cannot reach redis://user:hunter2@db.example:6379/0", {
+      backend: "redis",
+      operation: "connect",
+    });
+    expect(error.message).not.toContain("hunter2");
+    expect(error.message).toContain("redis://***@db.example:6379/0");
+    expect(redactCredentials("postgres://app:s3cr3t@127.0.0.1/db and mongodb+srv://u:p@c.net")).toBe(
+      "postgres://***@127.0.0.1/db and mongodb+srv://***@c.net",
+    );
+  });
+});
+
+describe("createPersist", () => {
+  it("builds the memory backend from memory:", async () => {
+    expect(await createPersist("memory:")).toBeInstanceOf(PersistMemory);
+  });
+
+  it("names the package to install when a backend is missing, without the password", async () => {
+    const missing = Object.assign(new Error("Cannot find package '@persist-kit/persist-redis'"), {
+      code: "ERR_MODULE_NOT_FOUND",
+    });
+    const attempt = createPersist("redis://:topsecret@127.0.0.1:6379", { importModule: () => Promise.reject(missing) });
+    await expect(attempt).rejects.toThrow("install it with: npm install @persist-kit/persist-redis ioredis");
+  });
+
+  it("passes the URL and options to the backend package's fromUrl", async () => {
+    const calls: unknown[] = [];
+    const backend = new PersistMemory();
+    const made = await createPersist("postgresql://db/app", {
+      ttlMs: 5,
+      importModule: async (name) => ({
+        fromUrl: (url: string, options: unknown) => {
+          calls.push([name, url, options]);
+          return backend;
+        },
+      }),
+    });
+    expect(made).toBe(backend);
+    expect(calls).toEqual([["@persist-kit/persist-postgres", "postgresql://db/app", { ttlMs: 5 }]]);
+  });
+
+  it("refuses unknown schemes, listing the known ones", async () => {
+    await expect(createPersist("ftp://x")).rejects.toThrow(
+      /unsupported URL "ftp:\/\/x"; expected one of memory:, file:, redis:/,
+    );
+  });
+
+  it("refuses a bad ttlMs", async () => {
+    await expect(createPersist("memory:", { ttlMs: 0 })).rejects.toThrow(/ttlMs must be a positive whole number/);
+  });
+});
