@@ -1,7 +1,7 @@
 // Every ```js block in a package README is run as an ES module inside that package's folder,
 // where the package can import itself by name: a README example that no longer runs fails here.
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -25,13 +25,21 @@ export async function pack(names: string[], dir: string): Promise<Record<string,
 export async function installProject(tarballs: string[]): Promise<string> {
   const project = mkdtempSync(join(tmpdir(), "persist-kit-install-"));
   mkdirSync(project, { recursive: true });
-  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "install-test", private: true, version: "1.0.0" }));
+  writeFileSync(
+    join(project, "package.json"),
+    JSON.stringify({ name: "install-test", private: true, version: "1.0.0" }),
+  );
   await run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs], { cwd: project });
   return project;
 }
 
 /** Runs `code` as a file named `name` in `project`; returns its stdout. */
-export async function runScript(project: string, name: string, code: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+export async function runScript(
+  project: string,
+  name: string,
+  code: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<string> {
   writeFileSync(join(project, name), code);
   const { stdout } = await run(process.execPath, [name], { cwd: project, env: { ...process.env, ...env } });
   return stdout;
