@@ -1,0 +1,149 @@
+import path from "node:path";
+import type { SignalKey } from "@persist-kit/core";
+
+/** What every signal file name ends with. */
+export const SIGNAL_FILE_EXTENSION = ".json";
+
+// A segment plus ".json" stays within the 255-byte file name limit of common file systems.
+const MAX_SEGMENT_LENGTH = 255 - SIGNAL_FILE_EXTENSION.length;
+// Marks a segment whose name goes on in a sub-directory; never produced by encodeName.
+const CONTINUED = "+";
+const KEPT_CHARACTER = /^[a-z0-9_-]$/;
+const UPPERCASE_LETTER = /^[A-Z]$/;
+// Windows refuses these names (with any extension), whatever their case.
+const WINDOWS_DEVICE_NAME = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])$/;
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Encodes a strategy name or symbol into a file-name-safe string, reversibly (see
+ * {@link decodeName}). `a`-`z`, `0`-`9`, `_` and `-` stay as they are; an uppercase ASCII letter
+ * becomes `^` and the lowercase letter; every other character becomes its UTF-8 bytes as `%XX`
+ * (uppercase hex). A name that would be a Windows device name (`con`, `nul`, ...) has its first
+ * character escaped.
+ *
+ * The result holds no `.`, `/` or `\`, so it is never `.`, `..`, a hidden file or a path, and
+ * never ends in `.tmp`. It is plain ASCII whose letter case is fixed by position, so two different
+ * names stay different on case-insensitive (`A` vs `a`) and normalizing (`e\u0301` vs `\u00e9`)
+ * file systems. It may exceed 255 bytes: {@link signalFilePath} splits long ones.
+ *
+ * Pass only valid names (see `assertSignalKey` in `@persist-kit/core`).
+ * @example encodeName("BTC/USDT") // "^b^t^c%2F^u^s^d^t"
+ */
+export function encodeName(name: string): string {
+  let encoded = "";
+  for (const character of name) {
+    if (KEPT_CHARACTER.test(character)) encoded += character;
+    else if (UPPERCASE_LETTER.test(character)) encoded += `^${character.toLowerCase()}`;
+    else for (const byte of Buffer.from(character, "utf8")) encoded += escapeByte(byte);
+  }
+  if (WINDOWS_DEVICE_NAME.test(encoded)) encoded = `${escapeByte(encoded.charCodeAt(0))}${encoded.slice(1)}`;
+  return encoded;
+}
+
+/**
+ * The name {@link encodeName} turned into `encoded`, or `undefined` when `encoded` is not exactly
+ * what `encodeName` produces for any name (a file this backend did not write).
+ * @example decodeName("^b^t^c%2F^u^s^d^t") // "BTC/USDT"
+ */
+export function decodeName(encoded: string): string | undefined {
+  const bytes: number[] = [];
+  for (let index = 0; index < encoded.length; index++) {
+    const character = encoded.charAt(index);
+    if (character === "%") {
+      const hex = encoded.slice(index + 1, index + 3);
+      if (!/^[0-9A-F]{2}$/.test(hex)) return undefined;
+      bytes.push(Number.parseInt(hex, 16));
+      index += 2;
+    } else if (character === "^") {
+      const letter = encoded.charAt(index + 1);
+      if (!/^[a-z]$/.test(letter)) return undefined;
+      bytes.push(letter.toUpperCase().charCodeAt(0));
+      index += 1;
+    } else if (KEPT_CHARACTER.test(character)) {
+      bytes.push(character.charCodeAt(0));
+    } else {
+      return undefined;
+    }
+  }
+  let name: string;
+  try {
+    name = STRICT_UTF8.decode(Uint8Array.from(bytes));
+  } catch {
+    return undefined;
+  }
+  // Only the one canonical spelling maps back, so a listing never yields a key twice.
+  return name !== "" && encodeName(name) === encoded ? name : undefined;
+}
+
+function escapeByte(byte: number): string {
+  return `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+}
+
+/**
+ * Splits an encoded name into path segments that each fit a file name: one segment when it is
+ * short, else nearly equal parts where all but the last end in `+` (a sub-directory per part).
+ * Equal parts keep the last one long, so it can never be a short Windows device name.
+ */
+export function nameSegments(encoded: string): string[] {
+  if (encoded.length <= MAX_SEGMENT_LENGTH) return [encoded];
+  const count = Math.ceil(encoded.length / (MAX_SEGMENT_LENGTH - CONTINUED.length));
+  const size = Math.ceil(encoded.length / count);
+  const segments: string[] = [];
+  for (let start = 0; start < encoded.length; start += size) segments.push(encoded.slice(start, start + size));
+  return segments.map((segment, index) => (index < segments.length - 1 ? `${segment}${CONTINUED}` : segment));
+}
+
+/** True for a directory name that continues a long encoded name (see {@link nameSegments}). */
+export function isContinuedSegment(segment: string): boolean {
+  return segment.endsWith(CONTINUED);
+}
+
+/** Where one signal lives: its directory and its file. */
+export interface SignalLocation {
+  directory: string;
+  file: string;
+}
+
+/**
+ * The directory and file of a key: `{baseDir}/{strategy}/{symbol}.json`, each name encoded with
+ * {@link encodeName} and split by {@link nameSegments} when long.
+ */
+export function signalLocation(baseDir: string, symbol: string, strategyName: string): SignalLocation {
+  const symbolSegments = nameSegments(encodeName(symbol));
+  const fileName = `${symbolSegments.pop()}${SIGNAL_FILE_EXTENSION}`;
+  const directory = path.join(baseDir, ...nameSegments(encodeName(strategyName)), ...symbolSegments);
+  return { directory, file: path.join(directory, fileName) };
+}
+
+/**
+ * The file holding the signal of `strategyName` and `symbol` under `baseDir`, for tools and tests
+ * that look at the store directly. Always inside `baseDir`.
+ * @example signalFilePath("./data", "BTC/USDT", "momentum") // "data/momentum/^b^t^c%2F^u^s^d^t.json"
+ */
+export function signalFilePath(baseDir: string, symbol: string, strategyName: string): string {
+  return signalLocation(baseDir, symbol, strategyName).file;
+}
+
+/**
+ * The key stored at the path made of `strategySegments` and `symbolSegments` (the last without
+ * `.json`), or `undefined` unless {@link signalLocation} gives exactly that path for it.
+ */
+export function keyFromSegments(strategySegments: string[], symbolSegments: string[]): SignalKey | undefined {
+  const strategyName = decodeName(joinSegments(strategySegments));
+  const symbol = decodeName(joinSegments(symbolSegments));
+  if (strategyName === undefined || symbol === undefined) return undefined;
+  const canonical =
+    sameSegments(nameSegments(encodeName(strategyName)), strategySegments) &&
+    sameSegments(nameSegments(encodeName(symbol)), symbolSegments);
+  return canonical ? { strategyName, symbol } : undefined;
+}
+
+function joinSegments(segments: string[]): string {
+  return segments
+    .map((segment, index) => (index < segments.length - 1 ? segment.slice(0, -CONTINUED.length) : segment))
+    .join("");
+}
+
+function sameSegments(left: string[], right: string[]): boolean {
+  return left.length === right.length && left.every((segment, index) => segment === right[index]);
+}
