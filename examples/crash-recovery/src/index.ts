@@ -1,0 +1,1 @@
+export { type DemoOptions, type DemoReport, formatReport, runDemo, type TimelineEntry } from "./supervisor.js";
