@@ -3,7 +3,7 @@
 // exports, files), @arethetypeswrong/cli (types for import and require) and a dry-run publish.
 // Run after `pnpm build`.
 import { execFileSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
