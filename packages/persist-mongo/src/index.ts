@@ -1,0 +1,2 @@
+export { fromUrl, PersistMongo, type PersistMongoOptions } from "./persist-mongo.js";
+export { type SignalDocument, signalDocumentId } from "./signal-document.js";
