@@ -59,22 +59,20 @@ function startWorker(target: ProcessTarget, job: Pick<WorkerJob, "mode" | "write
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
     stderrText += chunk;
   });
+  let closed = false;
   const exited = new Promise<number | string>((resolve, reject) => {
-    child.on("error", reject);
+    child.on("error", (error) => {
+      closed = true;
+      for (const wake of [...waiters]) wake();
+      reject(error);
+    });
     child.on("close", (code, signal) => {
+      // Set before waking the waiters, so a worker that exits without the expected line fails at once.
+      closed = true;
       for (const wake of [...waiters]) wake();
       resolve(code ?? signal ?? "unknown");
     });
   });
-  let closed = false;
-  exited.then(
-    () => {
-      closed = true;
-    },
-    () => {
-      closed = true;
-    },
-  );
   const waitForLine = (predicate: (line: string) => boolean, timeoutMs: number) =>
     new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
