@@ -1,0 +1,209 @@
+import { BackendUnavailableError, PersistError, type PersistErrorContext } from "@persist-kit/core";
+import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
+import { redisError } from "./errors.js";
+
+/** A single-server or cluster ioredis client. */
+export type RedisClient = Redis | Cluster;
+
+// The first reconnection attempt comes quickly (a restart is often over in a moment); later
+// ones back off, up to the configured cap.
+const FIRST_RECONNECT_DELAY_MS = 50;
+
+/** Where the connection comes from and how patient it is. */
+export interface ConnectionSettings {
+  backend: string;
+  /** An application's client, used as it is and never closed. */
+  client?: RedisClient;
+  url: string;
+  clusterNodes?: ClusterNode[];
+  redisOptions: RedisOptions;
+  clusterOptions: ClusterOptions;
+  timeoutMs: number;
+  /** Added to the timeout of operations that wait for replicas or an fsync. */
+  waitTimeoutMs: number;
+  maxReconnectDelayMs: number;
+}
+
+/**
+ * One ioredis client and the rules every operation goes through: wait for the connection (made
+ * on first use), then run, all within a deadline; failures become persist-kit errors.
+ */
+export class RedisConnection {
+  /** True when the client is a Redis Cluster client. Known before any I/O. */
+  readonly isCluster: boolean;
+  readonly #settings: ConnectionSettings;
+  readonly #owned: boolean;
+  readonly #running = new Set<Promise<unknown>>();
+  #client: RedisClient | undefined;
+  #lastError: Error | undefined;
+  #ready: { promise: Promise<void>; cancel(): void } | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(settings: ConnectionSettings) {
+    this.#settings = settings;
+    this.#owned = settings.client === undefined;
+    this.#client = settings.client;
+    this.isCluster = settings.client === undefined ? settings.clusterNodes !== undefined : settings.client.isCluster;
+  }
+
+  /**
+   * Runs `operation` once the client is connected. Rejects with {@link BackendUnavailableError}
+   * when the connection and the operation together take longer than the timeout (plus the
+   * replica wait when `waits` is set); the operation never starts after its deadline.
+   */
+  run<T>(
+    context: PersistErrorContext,
+    operation: (client: RedisClient) => Promise<T>,
+    options: { waits?: boolean; redisKey?: string } = {},
+  ): Promise<T> {
+    if (this.#closing !== undefined) return Promise.reject(new PersistError("the backend is closed", context));
+    const timeoutMs = this.#settings.timeoutMs + (options.waits ? this.#settings.waitTimeoutMs : 0);
+    const result = this.#runWithin(timeoutMs, context, operation).catch((error: unknown) => {
+      throw redisError(error, context, options.redisKey);
+    });
+    const settled = result.then(
+      () => {},
+      () => {},
+    );
+    this.#running.add(settled);
+    settled.then(() => this.#running.delete(settled));
+    return result;
+  }
+
+  /**
+   * Waits for running operations, then closes the client if this connection made it. A client
+   * passed in by the application is left open. Closing twice is harmless.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.all(this.#running);
+      this.#ready?.cancel();
+      const client = this.#client;
+      if (!this.#owned || client === undefined) return;
+      if (client.status === "ready") {
+        await client.quit().catch(() => {});
+      }
+      if (client.status !== "end") client.disconnect();
+    })();
+    return this.#closing;
+  }
+
+  async #runWithin<T>(
+    timeoutMs: number,
+    context: PersistErrorContext,
+    operation: (client: RedisClient) => Promise<T>,
+  ): Promise<T> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(this.#timeoutError(timeoutMs, context)), timeoutMs);
+    try {
+      const client = await this.#connected(deadline.signal);
+      deadline.signal.throwIfAborted();
+      return await untilAborted(operation(client), deadline.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #timeoutError(timeoutMs: number, context: PersistErrorContext): BackendUnavailableError {
+    const client = this.#client;
+    const connected = client?.status === "ready";
+    const reason = connected
+      ? "the server did not answer"
+      : `not connected (${client?.status ?? "no client"}${this.#lastError ? `: ${this.#lastError.message}` : ""})`;
+    return new BackendUnavailableError(`${reason} within ${timeoutMs} ms`, {
+      ...context,
+      cause: connected ? undefined : this.#lastError,
+    });
+  }
+
+  // Resolves with a ready client; connects on first use, and waits while ioredis reconnects.
+  async #connected(deadline: AbortSignal): Promise<RedisClient> {
+    const client = this.#clientOnce();
+    if (client.status === "ready") return client;
+    if (client.status === "end" && !this.#owned) throw new Error("the ioredis client given to PersistRedis was closed");
+    await untilAborted(this.#readyOnce(client), deadline);
+    return client;
+  }
+
+  // One wait for "ready" shared by every waiting operation, so a burst of operations during an
+  // outage adds three listeners to the client, not three per operation.
+  #readyOnce(client: RedisClient): Promise<void> {
+    if (this.#ready !== undefined) return this.#ready.promise;
+    let settle: (error?: Error) => void = () => {};
+    const promise = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    const onReady = () => finish();
+    const onError = (error: Error) => {
+      this.#lastError = error;
+    };
+    const onEnd = () => finish(new Error(`connection ended: ${this.#lastError?.message ?? "closed"}`));
+    const finish = (error?: Error) => {
+      client.off("ready", onReady).off("error", onError).off("end", onEnd);
+      this.#ready = undefined;
+      if (error === undefined) this.#lastError = undefined;
+      settle(error);
+    };
+    promise.catch(() => {});
+    this.#ready = { promise, cancel: () => finish(new Error("the backend is closed")) };
+    client.on("ready", onReady).on("error", onError).on("end", onEnd);
+    if (client.status === "wait" || client.status === "end") client.connect().catch(() => {});
+    return promise;
+  }
+
+  #clientOnce(): RedisClient {
+    this.#client ??= this.#createClient();
+    return this.#client;
+  }
+
+  #createClient(): RedisClient {
+    const { url, clusterNodes, redisOptions, clusterOptions, timeoutMs, waitTimeoutMs, maxReconnectDelayMs } =
+      this.#settings;
+    const retryDelay = (attempt: number) =>
+      Math.min(FIRST_RECONNECT_DELAY_MS * 2 ** (attempt - 1), maxReconnectDelayMs);
+    // No offline queue and no resending after a reconnect: a command either reaches a connected
+    // server now or fails, so a write the caller saw fail is never carried out later.
+    const failFast: RedisOptions = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: timeoutMs,
+      commandTimeout: timeoutMs + waitTimeoutMs,
+    };
+    const client =
+      clusterNodes === undefined
+        ? new Redis(url, { ...redisOptions, ...failFast, retryStrategy: retryDelay })
+        : new Cluster(clusterNodes, {
+            ...clusterOptions,
+            lazyConnect: true,
+            enableOfflineQueue: false,
+            clusterRetryStrategy: retryDelay,
+            redisOptions: { ...clusterOptions.redisOptions, ...redisOptions, ...failFast, lazyConnect: true },
+          });
+    // Without a listener ioredis prints every connection error; the last one goes into messages.
+    client.on("error", (error: Error) => {
+      this.#lastError = error;
+    });
+    return client;
+  }
+}
+
+/** `promise`, or the abort reason of `signal` if it aborts first. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}

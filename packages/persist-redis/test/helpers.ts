@@ -1,0 +1,123 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Cluster, Redis } from "ioredis";
+import type { RedisClient } from "../src/connection.js";
+
+/** A key prefix no other test run uses. */
+export function uniquePrefix(label: string): string {
+  return `pk-test:${label}:${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}:`;
+}
+
+/** A TCP port that nothing listens on (it was free a moment ago). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+/** Deletes every key under `prefix`, on the server or every master of a cluster. */
+export async function deleteKeys(client: RedisClient, prefix: string): Promise<void> {
+  const servers = client.isCluster ? (client as Cluster).nodes("master") : [client as Redis];
+  for (const server of servers) {
+    let cursor = "0";
+    do {
+      const [next, keys] = await server.scan(cursor, "MATCH", `${prefix.replace(/[*?[\]\\]/g, "\\$&")}*`, "COUNT", 500);
+      cursor = next;
+      // One DEL per key: in a cluster, keys of different slots cannot share a command.
+      for (const key of keys) await client.del(key);
+    } while (cursor !== "0");
+  }
+}
+
+/** A redis-server this test owns: its own temp dir and port, killed and restarted at will. */
+export interface PrivateRedis {
+  port: number;
+  url: string;
+  dir: string;
+  /** Stops the server: SIGKILL (a crash) by default. Resolves once it has exited. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again on the same port and data dir, and waits until it answers. */
+  start(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open, nothing answers. */
+  pause(): void;
+  /** Lets a paused process go on (SIGCONT). */
+  resume(): void;
+  /** Stops it and removes its data dir. */
+  destroy(): Promise<void>;
+}
+
+/** Starts `redis-server` (REDIS_SERVER_BIN, else from PATH) with `configLines` added to a minimal config. */
+export async function startPrivateRedis(configLines: string[]): Promise<PrivateRedis> {
+  const bin = process.env.REDIS_SERVER_BIN ?? "redis-server";
+  const dir = mkdtempSync(join(tmpdir(), "persist-redis-test-"));
+  const port = await closedPort();
+  const config = join(dir, "redis.conf");
+  writeFileSync(
+    config,
+    [`port ${port}`, "bind 127.0.0.1", "daemonize no", `dir ${dir}`, 'logfile ""', ...configLines, ""].join("\n"),
+  );
+  let child: ChildProcess | undefined;
+  let output = "";
+  const start = async () => {
+    output = "";
+    const started = spawn(bin, [config], { stdio: ["ignore", "pipe", "pipe"] });
+    started.stdout?.on("data", (chunk) => {
+      output += chunk;
+    });
+    started.stderr?.on("data", (chunk) => {
+      output += chunk;
+    });
+    child = started;
+    await waitForPing(
+      port,
+      () => started.exitCode !== null || started.signalCode !== null,
+      () => output,
+    );
+  };
+  const stop = async (signal: NodeJS.Signals = "SIGKILL") => {
+    const running = child;
+    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = new Promise((resolve) => running.once("exit", resolve));
+    running.kill(signal);
+    await exited;
+  };
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    dir,
+    stop,
+    start,
+    pause: () => child?.kill("SIGSTOP"),
+    resume: () => child?.kill("SIGCONT"),
+    destroy: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitForPing(port: number, exited: () => boolean, output: () => string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (exited()) throw new Error(`redis-server exited at start: ${output()}`);
+    const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null });
+    probe.on("error", () => {});
+    try {
+      await probe.connect();
+      if ((await probe.ping()) === "PONG") return;
+    } catch {
+      // Not listening yet (or still loading its data): try again shortly.
+    } finally {
+      probe.disconnect();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`redis-server on port ${port} did not answer within 20 s: ${output()}`);
+}
