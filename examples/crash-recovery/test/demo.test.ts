@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 // The built package: the supervisor starts the built bot (dist/bot.js) as a child process.
 import { formatReport, runDemo } from "@persist-kit/example-crash-recovery";
+import { getMongoUrl, getPostgresUrl, getRedisUrl } from "@persist-kit/tools-test-servers";
 import { afterAll, describe, expect, it } from "vitest";
 
 const directories: string[] = [];
@@ -36,5 +37,21 @@ describe("the crash-recovery demo", () => {
     expect(report.lost.length).toBeGreaterThan(0);
     expect(report.passed).toBe(false);
     expect(formatReport(report)).toMatch(/verdict: FAIL/);
+  });
+});
+
+describe("the crash-recovery demo on the server backends", () => {
+  const servers: Array<[string, () => Promise<string>]> = [
+    ["redis", getRedisUrl],
+    ["postgres", getPostgresUrl],
+    ["mongo", getMongoUrl],
+  ];
+  it.each(servers)("passes on %s with seed 7", async (_name, getUrl) => {
+    const report = await runDemo({ backend: await getUrl(), seed: 7, kills: 5 });
+    expect(report.botFailures).toEqual([]);
+    expect(report.openAtKills).toBeGreaterThan(0);
+    expect(report.recoveredIntact).toBe(report.openAtKills);
+    expect(report.storeMismatches).toEqual([]);
+    expect(report.passed).toBe(true);
   });
 });
