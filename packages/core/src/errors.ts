@@ -6,6 +6,7 @@ export type PersistOperation =
   | "writeMany"
   | "keys"
   | "ping"
+  | "describe"
   | "close"
   | "init"
   | "connect"

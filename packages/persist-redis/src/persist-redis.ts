@@ -213,7 +213,7 @@ export class PersistRedis implements PersistBase {
    * if (!report.crashSafe) console.warn(report.warnings.join("\n"));
    */
   async describeDurability(): Promise<RedisDurabilityReport> {
-    const context = { backend: BACKEND, operation: "ping" } as const;
+    const context = { backend: BACKEND, operation: "describe" } as const;
     const servers = await this.#connection.run(context, (client) =>
       Promise.all(dataServers(client).map(readServerDurability)),
     );
