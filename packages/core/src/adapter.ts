@@ -11,8 +11,9 @@ export type ErrorListener = (error: PersistError) => void;
 const errorListeners = new Set<ErrorListener>();
 
 /**
- * Subscribes to the errors of every {@link PersistSignalAdapter} in this process. The error is
- * still thrown to the caller; listeners are for logging and alerting. Returns an unsubscribe.
+ * Subscribes to the errors of every {@link PersistSignalAdapter} in this process, and to what
+ * backends report with {@link reportError}. The error is still thrown to the caller; listeners
+ * are for logging and alerting. Returns an unsubscribe.
  * @example const stop = listenError((error) => log.error(error.message)); // later: stop()
  */
 export function listenError(listener: ErrorListener): () => void {
@@ -22,7 +23,11 @@ export function listenError(listener: ErrorListener): () => void {
   };
 }
 
-function reportError(error: PersistError): void {
+/**
+ * Delivers `error` to every {@link listenError} subscriber. Adapters call it for each failure; a
+ * backend calls it to tell about something it works around (a server without TTL indexes, say).
+ */
+export function reportError(error: PersistError): void {
   for (const listener of [...errorListeners]) {
     try {
       listener(error);

@@ -1,4 +1,4 @@
-export { type ErrorListener, listenError, PersistSignalAdapter } from "./adapter.js";
+export { type ErrorListener, listenError, PersistSignalAdapter, reportError } from "./adapter.js";
 export { getConfig, type PersistConfig, type PersistSource, setConfig } from "./config.js";
 export { type BackendModule, type CreatePersistOptions, createPersist } from "./create-persist.js";
 export {

@@ -11,6 +11,7 @@ import {
   type PersistErrorContext,
   type PersistOptions,
   parseSignalRow,
+  reportError,
   type SignalEntry,
   type SignalKey,
   serializeSignalRow,
@@ -56,7 +57,8 @@ export interface PersistMongoOptions extends PersistOptions {
   clientOptions?: MongoClientOptions;
   /**
    * Receives what the backend cannot do as configured, once per backend (today: a server without
-   * TTL indexes). Default: `process.emitWarning`, which prints to stderr.
+   * TTL indexes). Default: core's `reportError`, which delivers it to every `listenError`
+   * subscriber, and `process.emitWarning`, which prints it to stderr.
    */
   onWarning?: (warning: PersistError) => void;
 }
@@ -103,7 +105,7 @@ export class PersistMongo implements PersistBase {
     this.databaseName = options.databaseName ?? urlDatabase ?? DEFAULT_DATABASE;
     this.collectionName = options.collectionName ?? DEFAULT_COLLECTION;
     this.#writeConcern = options.writeConcern ?? DEFAULT_WRITE_CONCERN;
-    this.#onWarning = options.onWarning ?? ((warning) => process.emitWarning(warning));
+    this.#onWarning = options.onWarning ?? reportWarning;
   }
 
   async writeSignalData(symbol: string, strategyName: string, row: ISignalRow): Promise<void> {
@@ -270,6 +272,11 @@ export class PersistMongo implements PersistBase {
  */
 export function fromUrl(url: string, options: PersistMongoOptions = {}): PersistMongo {
   return new PersistMongo(url, options);
+}
+
+function reportWarning(warning: PersistError): void {
+  reportError(warning);
+  process.emitWarning(warning);
 }
 
 function createClient(url: string, options: PersistMongoOptions): MongoClient {

@@ -1,5 +1,5 @@
 import { makeSignalRow } from "@persist-kit/contract";
-import { createPersist, type ISignalRow, type PersistError, serializeSignalRow } from "@persist-kit/core";
+import { createPersist, type ISignalRow, listenError, type PersistError, serializeSignalRow } from "@persist-kit/core";
 import { getMongoUrl } from "@persist-kit/tools-test-servers";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -196,6 +196,24 @@ describe("TTL", () => {
       expect(ttlIndex).toMatchObject({ key: { expiresAt: 1 }, expireAfterSeconds: 0 });
       expect(warnings).toEqual([]);
     }
+  });
+
+  it("by default the missing TTL index reaches listenError subscribers", async () => {
+    const heard: PersistError[] = [];
+    const stop = listenError((error) => heard.push(error));
+    const emitWarning = process.emitWarning;
+    process.emitWarning = () => {};
+    try {
+      const persist = backend({ ttlMs: 60_000, onWarning: undefined });
+      await persist.writeSignalData("BTC/USDT", "momentum", makeSignalRow(1));
+      await persist.deleteSignalData("BTC/USDT", "momentum");
+    } finally {
+      process.emitWarning = emitWarning;
+      stop();
+    }
+    if (await isFerretDb())
+      expect(heard.map((error) => error.message)).toEqual([expect.stringMatching(/no TTL indexes/)]);
+    else expect(heard).toEqual([]);
   });
 
   it("expired rows are hidden from keys() at once, and deleteExpired() removes only them", async () => {
