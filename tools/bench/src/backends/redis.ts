@@ -1,0 +1,169 @@
+// The redis family: persist-redis against ioredis (plain and auto-pipelined) and node-redis sending
+// SET/GET/DEL themselves, keyv with @keyv/redis, and unstorage's redis driver.
+import { createKeyv } from "@keyv/redis";
+import type { PersistBase } from "@persist-kit/core";
+import { Redis } from "ioredis";
+import { createClient } from "redis";
+import { createStorage } from "unstorage";
+import redisDriver from "unstorage/drivers/redis";
+import type { BenchKey, Contender, Family, SignalStore } from "../model.js";
+import { loadPackage, persistStore, serverUrl } from "../stores.js";
+import { DRIVER_GOALS, PEER_GOALS, RAW_DRIVER_NOTE } from "../targets.js";
+import type { FamilySetup } from "./setup.js";
+
+/** What the harness uses of @persist-kit/persist-redis (typed here: see loadPackage). */
+export interface PersistRedisModule {
+  PersistRedis: new (options: {
+    url: string;
+    prefix: string;
+  }) => PersistBase & {
+    close(): Promise<void>;
+    /** The backtest writer: changes are queued and sent in pipelines. */
+    createBatchWriter(options?: { maxBatchSize?: number }): PersistBase & { flush(): Promise<void> };
+  };
+}
+
+const PIPELINING_NOTE =
+  "it writes every command issued in the same tick to the socket in one go (automatic pipelining), " +
+  "so with operations in flight it makes fewer system calls and the server reads several commands per read; " +
+  "a lone command gains nothing from it";
+
+/** The redis family, every contender under its own key prefix of this run. */
+export async function redisFamily(setup: FamilySetup): Promise<Family> {
+  const url = serverUrl("REDIS_URL");
+  const prefix = (name: string) => `bench-${setup.tag}-${name}:`;
+  const contenders: Contender[] = [
+    {
+      name: "persist-redis",
+      role: "ours",
+      description: "PersistRedis: one SET / GET / DEL per call, through ioredis",
+      open: async () => {
+        const { PersistRedis } = await loadPackage<PersistRedisModule>("@persist-kit/persist-redis");
+        return persistStore(new PersistRedis({ url, prefix: prefix("ours") }));
+      },
+    },
+    {
+      name: "ioredis",
+      role: "driver",
+      description: "ioredis with default options: SET / GET / DEL of the JSON text",
+      goals: DRIVER_GOALS,
+      inFlightNote: RAW_DRIVER_NOTE,
+      open: () => ioredisStore(new Redis(url), prefix("ioredis")),
+    },
+    {
+      name: "ioredis auto-pipelining",
+      role: "driver",
+      description: "ioredis with enableAutoPipelining: SET / GET / DEL of the JSON text",
+      inFlightNote: `ioredis with enableAutoPipelining: ${PIPELINING_NOTE}`,
+      open: () => ioredisStore(new Redis(url, { enableAutoPipelining: true }), prefix("ioredis-pipelined")),
+    },
+    {
+      name: "node-redis",
+      role: "driver",
+      description: "node-redis (the redis package): SET / GET / DEL of the JSON text",
+      inFlightNote: `node-redis pipelines by default: ${PIPELINING_NOTE}`,
+      open: () => nodeRedisStore(url, prefix("node-redis")),
+    },
+    {
+      name: "keyv redis",
+      role: "peer",
+      description: "keyv with @keyv/redis (node-redis client underneath)",
+      goals: PEER_GOALS,
+      inFlightNote: `@keyv/redis runs on node-redis, which pipelines by default: ${PIPELINING_NOTE}`,
+      open: async () => {
+        const keyv = createKeyv(url, { namespace: prefix("keyv").slice(0, -1) });
+        return {
+          write: async (key, row) => {
+            await keyv.set(key.id, row);
+          },
+          read: (key) => keyv.get(key.id),
+          delete: async (key) => {
+            await keyv.delete(key.id);
+          },
+          close: () => keyv.disconnect(),
+        };
+      },
+    },
+    {
+      name: "unstorage redis",
+      role: "peer",
+      description: "unstorage with its redis driver (ioredis underneath)",
+      goals: PEER_GOALS,
+      inFlightNote: "a thin layer over ioredis (GET / SET / UNLINK) that checks nothing per call",
+      open: async () => {
+        const storage = createStorage({ driver: redisDriver({ url, base: prefix("unstorage").slice(0, -1) }) });
+        return {
+          write: (key, row) => storage.setItem(key.id, row),
+          read: (key) => storage.getItem(key.id),
+          delete: (key) => storage.removeItem(key.id),
+          close: () => storage.dispose(),
+        };
+      },
+    },
+  ];
+  return {
+    name: "redis",
+    description: await describeServer(url),
+    contenders,
+    unavailable: [],
+    passes: setup.passes,
+    close: async () => {},
+  };
+}
+
+// The same key shape as persist-redis: prefix, "signal:", the strategy as hash tag, the symbol.
+function redisKey(prefix: string, key: BenchKey): string {
+  return `${prefix}signal:{${key.strategyName}}:${key.symbol}`;
+}
+
+async function ioredisStore(client: Redis, prefix: string): Promise<SignalStore> {
+  await client.ping();
+  return {
+    write: async (key, row) => {
+      await client.set(redisKey(prefix, key), JSON.stringify(row));
+    },
+    read: async (key) => {
+      const text = await client.get(redisKey(prefix, key));
+      return text === null ? null : JSON.parse(text);
+    },
+    delete: async (key) => {
+      await client.del(redisKey(prefix, key));
+    },
+    close: async () => {
+      await client.quit();
+    },
+  };
+}
+
+async function nodeRedisStore(url: string, prefix: string): Promise<SignalStore> {
+  const client = createClient({ url });
+  await client.connect();
+  return {
+    write: async (key, row) => {
+      await client.set(redisKey(prefix, key), JSON.stringify(row));
+    },
+    read: async (key) => {
+      const text = await client.get(redisKey(prefix, key));
+      return text === null ? null : JSON.parse(text);
+    },
+    delete: async (key) => {
+      await client.del(redisKey(prefix, key));
+    },
+    close: () => client.close(),
+  };
+}
+
+// The persistence settings decide what a write costs (appendfsync always: an fsync per write batch).
+async function describeServer(url: string): Promise<string> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  try {
+    await client.connect();
+    const info = await client.info("server");
+    const version = /redis_version:(\S+)/.exec(info)?.[1] ?? "unknown";
+    const [, appendonly] = (await client.config("GET", "appendonly")) as string[];
+    const [, appendfsync] = (await client.config("GET", "appendfsync")) as string[];
+    return `redis-server ${version}, appendonly ${appendonly}, appendfsync ${appendfsync}`;
+  } finally {
+    client.disconnect();
+  }
+}

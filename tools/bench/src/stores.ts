@@ -1,0 +1,43 @@
+import type { PersistBase } from "@persist-kit/core";
+import type { BenchKey, SignalStore } from "./model.js";
+
+/** Thrown when a family or contender cannot run here; the report prints it as "not available". */
+export class NotAvailableError extends Error {}
+
+/** A persist-kit backend as a contender's store. */
+export function persistStore(persist: PersistBase, close = () => persist.close?.() ?? Promise.resolve()): SignalStore {
+  return {
+    write: (key: BenchKey, row) => persist.writeSignalData(key.symbol, key.strategyName, row),
+    read: (key: BenchKey) => persist.readSignalData(key.symbol, key.strategyName),
+    delete: (key: BenchKey) => persist.deleteSignalData(key.symbol, key.strategyName),
+    close,
+  };
+}
+
+/**
+ * Imports a workspace package at run time. The backend packages are built by other tasks and may
+ * be missing or half-built; typing them locally (see each family module) and importing them here
+ * turns that into a "not available" line in the report instead of a crash of the whole run.
+ */
+export async function loadPackage<T>(name: string): Promise<T> {
+  try {
+    return (await import(name)) as T;
+  } catch (error) {
+    const message = error instanceof Error ? (error.message.split("\n")[0] ?? "") : String(error);
+    throw new NotAvailableError(`${name} could not be loaded (is it built?): ${message}`);
+  }
+}
+
+/** The value of a server URL variable, which `pnpm bench` sets from the test servers' env file. */
+export function serverUrl(variable: "REDIS_URL" | "DATABASE_URL" | "MONGO_URL"): string {
+  const value = process.env[variable];
+  if (value === undefined || value === "") {
+    throw new NotAvailableError(`${variable} is not set (run through pnpm bench, which starts the servers)`);
+  }
+  return value;
+}
+
+/** A name unique to this run, so contenders never see each other's or an earlier run's data. */
+export function runTag(): string {
+  return `${process.pid.toString(36)}${Date.now().toString(36)}`;
+}
