@@ -8,13 +8,16 @@ export default class SummaryReporter implements Reporter {
     let failed = 0;
     let skipped = 0;
     for (const testModule of testModules) {
+      let moduleFailed = 0;
       for (const test of testModule.children.allTests()) {
         const state = test.result().state;
         if (state === "passed") passed++;
-        else if (state === "failed") failed++;
+        else if (state === "failed") moduleFailed++;
         else skipped++;
       }
-      if (testModule.state() === "failed" && [...testModule.children.allTests()].length === 0) failed++;
+      // A file that failed outside its tests (a beforeAll hook, an import) counts as one failure,
+      // so its skipped tests never make the summary read "0 failed".
+      failed += moduleFailed === 0 && testModule.state() === "failed" ? 1 : moduleFailed;
     }
     process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }

@@ -32,6 +32,12 @@ export async function sendWrites(
   options: SendOptions,
   context: PersistErrorContext,
 ): Promise<void> {
+  const [only] = writes;
+  if (writes.length === 1 && only !== undefined && !options.atomic && options.wait === undefined) {
+    // One change on its own: one command, without the cost of building a pipeline.
+    await sendWrite(client, only, options.ttlMs);
+    return;
+  }
   const pipeline = client.pipeline();
   if (options.atomic) pipeline.call("multi");
   for (const { redisKey, text } of writes) addWrite(pipeline, redisKey, text, options.ttlMs);
@@ -47,6 +53,12 @@ export async function sendWrites(
     }
   }
   if (options.wait !== undefined) checkWaitReply(replies.at(-1)?.[1], options.wait, context);
+}
+
+function sendWrite(client: RedisClient, { redisKey, text }: SignalWrite, ttlMs: number | undefined): Promise<unknown> {
+  if (text === null) return client.del(redisKey);
+  if (ttlMs === undefined) return client.set(redisKey, text);
+  return client.set(redisKey, text, "PX", ttlMs);
 }
 
 function addWrite(pipeline: ChainableCommander, redisKey: string, text: string | null, ttlMs: number | undefined) {

@@ -19,7 +19,7 @@ export interface ConnectionSettings {
   redisOptions: RedisOptions;
   clusterOptions: ClusterOptions;
   timeoutMs: number;
-  /** Added to the timeout of operations that wait for replicas or an fsync. */
+  /** Added to the timeout of operations that wait for replicas or an fsync; 0 when writes do not wait. */
   waitTimeoutMs: number;
   maxReconnectDelayMs: number;
 }
@@ -33,7 +33,8 @@ export class RedisConnection {
   readonly isCluster: boolean;
   readonly #settings: ConnectionSettings;
   readonly #owned: boolean;
-  readonly #running = new Set<Promise<unknown>>();
+  #active = 0;
+  #idle: (() => void) | undefined;
   #client: RedisClient | undefined;
   #lastError: Error | undefined;
   #ready: { promise: Promise<void>; cancel(): void } | undefined;
@@ -57,17 +58,29 @@ export class RedisConnection {
     options: { waits?: boolean; redisKey?: string } = {},
   ): Promise<T> {
     if (this.#closing !== undefined) return Promise.reject(new PersistError("the backend is closed", context));
+    const client = this.#client;
     const timeoutMs = this.#settings.timeoutMs + (options.waits ? this.#settings.waitTimeoutMs : 0);
-    const result = this.#runWithin(timeoutMs, context, operation).catch((error: unknown) => {
-      throw redisError(error, context, options.redisKey);
-    });
-    const settled = result.then(
-      () => {},
-      () => {},
-    );
-    this.#running.add(settled);
-    settled.then(() => this.#running.delete(settled));
-    return result;
+    // A connected client this backend made bounds every command with ioredis' commandTimeout
+    // (timeoutMs + waitTimeoutMs); when that is within this operation's limit, the common case
+    // needs no deadline (timer, abort signal) of its own.
+    const bounded =
+      this.#owned && client?.status === "ready" && (options.waits === true || this.#settings.waitTimeoutMs === 0);
+    let started: Promise<T>;
+    try {
+      started = bounded ? operation(client) : this.#runWithin(timeoutMs, context, operation);
+    } catch (error) {
+      started = Promise.reject(error);
+    }
+    this.#active++;
+    return started
+      .catch((error: unknown) => {
+        if (isCommandTimeout(error)) throw this.#timeoutError(timeoutMs, context);
+        throw redisError(error, context, options.redisKey);
+      })
+      .finally(() => {
+        this.#active--;
+        if (this.#active === 0) this.#idle?.();
+      });
   }
 
   /**
@@ -76,7 +89,7 @@ export class RedisConnection {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await Promise.all(this.#running);
+      if (this.#active > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
       this.#ready?.cancel();
       const client = this.#client;
       if (!this.#owned || client === undefined) return;
@@ -187,6 +200,11 @@ export class RedisConnection {
     });
     return client;
   }
+}
+
+// ioredis rejects a command that outlived commandTimeout with exactly this message.
+function isCommandTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === "Command timed out";
 }
 
 /** `promise`, or the abort reason of `signal` if it aborts first. */

@@ -111,7 +111,7 @@ export class PersistRedis implements PersistBase {
       redisOptions: options.redisOptions ?? {},
       clusterOptions: options.clusterOptions ?? {},
       timeoutMs: assertWholeNumber("timeoutMs", options.timeoutMs ?? 5_000, 1),
-      waitTimeoutMs: this.#waits.timeoutMs,
+      waitTimeoutMs: this.#waits.replicas > 0 || this.#waits.aof ? this.#waits.timeoutMs : 0,
       maxReconnectDelayMs: assertWholeNumber("maxReconnectDelayMs", options.maxReconnectDelayMs ?? 2_000, 1),
     });
   }
