@@ -102,6 +102,9 @@ const OPTIONAL_FIELDS: Record<string, (value: unknown) => Problem> = {
   partialCloses: partialCloses,
 };
 
+const REQUIRED_CHECKS = Object.entries(REQUIRED_FIELDS);
+const OPTIONAL_CHECKS = Object.entries(OPTIONAL_FIELDS);
+
 function partialCloses(value: unknown): Problem {
   if (!Array.isArray(value)) return `must be an array, got ${describe(value)}`;
   for (const [index, close] of value.entries()) {
@@ -160,16 +163,46 @@ export function signalRowProblem(row: unknown): string | undefined {
     return `signal must be an object, got ${describe(row)}`;
   }
   const fields = row as Record<string, unknown>;
-  for (const [name, check] of Object.entries(REQUIRED_FIELDS)) {
+  for (const [name, check] of REQUIRED_CHECKS) {
     const problem = check(fields[name]);
     if (problem !== undefined) return `${name} ${problem}`;
   }
-  for (const [name, check] of Object.entries(OPTIONAL_FIELDS)) {
+  for (const [name, check] of OPTIONAL_CHECKS) {
     if (fields[name] === undefined) continue;
     const problem = check(fields[name]);
     if (problem !== undefined) return `${name}${problem.startsWith("[") ? "" : " "}${problem}`;
   }
-  return jsonProblem(row, "signal");
+  // The quick check allocates nothing; the one that builds a path runs only to explain a failure.
+  return isPlainJson(row) ? undefined : jsonProblem(row, "signal");
+}
+
+function isPlainJson(value: unknown): boolean {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(value);
+    case "object": {
+      if (value === null) return true;
+      if (Array.isArray(value)) {
+        for (let index = 0; index < value.length; index++) {
+          if (value[index] === undefined || !isPlainJson(value[index])) return false;
+        }
+        return true;
+      }
+      const prototype = Object.getPrototypeOf(value);
+      if (prototype !== Object.prototype && prototype !== null) return false;
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) continue;
+        const item = (value as Record<string, unknown>)[key];
+        if (item !== undefined && !isPlainJson(item)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 /** True when `row` is a valid {@link ISignalRow}. */
