@@ -101,7 +101,9 @@ export class PersistPostgres implements PersistBase {
   #tableReady: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   readonly #tails = new Map<string, Promise<unknown>>();
-  readonly #running = new Set<Promise<unknown>>();
+  #active = 0;
+  #idle: (() => void) | undefined;
+  #tableIsReady = false;
 
   constructor(options: PersistPostgresOptions = {}) {
     this.#ttlMs = assertTtl(options.ttlMs, BACKEND);
@@ -208,7 +210,7 @@ export class PersistPostgres implements PersistBase {
   }
 
   async #shutdown(): Promise<void> {
-    await Promise.allSettled([...this.#running]);
+    if (this.#active > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
     const pool = this.#pool;
     if (pool === undefined) return;
     pool.removeListener("error", ignoreIdleClientError);
@@ -233,23 +235,30 @@ export class PersistPostgres implements PersistBase {
     if (this.#closing !== undefined) {
       return Promise.reject(new PersistError("the backend is closed", context));
     }
-    const earlier = keyIds.map((keyId) => this.#tails.get(keyId));
-    const result = Promise.allSettled(earlier).then(async () => {
-      await this.#ensureTable(context);
+    const earlier: Promise<unknown>[] = [];
+    for (const keyId of keyIds) {
+      const tail = this.#tails.get(keyId);
+      if (tail !== undefined) earlier.push(tail);
+    }
+    const run = async (): Promise<T> => {
       try {
+        // Once the table is known to be there, an operation goes straight to its statement.
+        if (!this.#tableIsReady) await this.#ensureTable(context);
         return await body();
       } catch (error) {
         throw toPersistError(error, context);
       }
-    });
+    };
+    const result = earlier.length === 0 ? run() : Promise.allSettled(earlier).then(run);
     const settled = result.then(
       () => undefined,
       () => undefined,
     );
     for (const keyId of keyIds) this.#tails.set(keyId, settled);
-    this.#running.add(settled);
+    this.#active++;
     void settled.then(() => {
-      this.#running.delete(settled);
+      this.#active--;
+      if (this.#active === 0) this.#idle?.();
       for (const keyId of keyIds) if (this.#tails.get(keyId) === settled) this.#tails.delete(keyId);
     });
     return result;
@@ -257,10 +266,15 @@ export class PersistPostgres implements PersistBase {
 
   // Shared by concurrent callers; a failure is not remembered, so the next operation tries again.
   async #ensureTable(context: PersistErrorContext): Promise<void> {
-    this.#tableReady ??= this.#prepareTable().catch((error: unknown) => {
-      this.#tableReady = undefined;
-      throw error;
-    });
+    this.#tableReady ??= this.#prepareTable().then(
+      () => {
+        this.#tableIsReady = true;
+      },
+      (error: unknown) => {
+        this.#tableReady = undefined;
+        throw error;
+      },
+    );
     try {
       await this.#tableReady;
     } catch (error) {
