@@ -1,4 +1,6 @@
-import type { PersistBase } from "@persist-kit/core";
+import type { ISignalRow, PersistBase } from "@persist-kit/core";
+import type { Keyv } from "keyv";
+import type { Storage } from "unstorage";
 import type { BenchKey, SignalStore } from "./model.js";
 
 /** Thrown when a family or contender cannot run here; the report prints it as "not available". */
@@ -40,4 +42,28 @@ export function serverUrl(variable: "REDIS_URL" | "DATABASE_URL" | "MONGO_URL"):
 /** A name unique to this run, so contenders never see each other's or an earlier run's data. */
 export function runTag(): string {
   return `${process.pid.toString(36)}${Date.now().toString(36)}`;
+}
+
+/** A keyv instance (any store) as a contender's store, keyed by the bench key's id. */
+export function keyvStore(keyv: Keyv): SignalStore {
+  return {
+    write: async (key, row) => {
+      await keyv.set(key.id, row);
+    },
+    read: (key) => keyv.get(key.id),
+    delete: async (key) => {
+      await keyv.delete(key.id);
+    },
+    close: () => keyv.disconnect(),
+  };
+}
+
+/** An unstorage instance (any driver) as a contender's store; `itemKey` names each bench key. */
+export function unstorageStore(storage: Storage, itemKey: (key: BenchKey) => string = (key) => key.id): SignalStore {
+  return {
+    write: (key, row) => storage.setItem(itemKey(key), row),
+    read: (key) => storage.getItem<ISignalRow>(itemKey(key)),
+    delete: (key) => storage.removeItem(itemKey(key)),
+    close: () => storage.dispose(),
+  };
 }

@@ -9,7 +9,7 @@ import { createStorage } from "unstorage";
 import fsDriver from "unstorage/drivers/fs";
 import writeFileAtomic from "write-file-atomic";
 import type { BenchKey, Contender, Family, SignalStore } from "../model.js";
-import { loadPackage, persistStore } from "../stores.js";
+import { loadPackage, persistStore, unstorageStore } from "../stores.js";
 import { FILE_FLOOR_GOALS, FILE_PEER_GOALS } from "../targets.js";
 import { STRATEGY_NAME } from "../workload.js";
 import type { FamilySetup } from "./setup.js";
@@ -82,12 +82,7 @@ export async function fileFamily(setup: FamilySetup): Promise<Family> {
         "it never calls fsync and writes the file in place: nothing waits for the disk, and a crash can tear the file",
       open: async () => {
         const storage = createStorage({ driver: fsDriver({ base: directory("unstorage") }) });
-        return {
-          write: (key, row) => storage.setItem(unstorageKey(key), row),
-          read: (key) => storage.getItem(unstorageKey(key)),
-          delete: (key) => storage.removeItem(unstorageKey(key)),
-          close: () => storage.dispose(),
-        };
+        return unstorageStore(storage, unstorageKey);
       },
     },
   ];

@@ -4,7 +4,7 @@ import { PersistMemory } from "@persist-kit/core";
 import Keyv from "keyv";
 import { createStorage } from "unstorage";
 import type { Contender, Family } from "../model.js";
-import { persistStore } from "../stores.js";
+import { keyvStore, persistStore, unstorageStore } from "../stores.js";
 import { PEER_GOALS } from "../targets.js";
 import type { FamilySetup } from "./setup.js";
 
@@ -50,16 +50,7 @@ export async function memoryFamily(setup: FamilySetup): Promise<Family> {
       inFlightNote: IN_MEMORY_NOTE,
       open: async () => {
         const keyv = new Keyv();
-        return {
-          write: async (key, row) => {
-            await keyv.set(key.id, row);
-          },
-          read: (key) => keyv.get(key.id),
-          delete: async (key) => {
-            await keyv.delete(key.id);
-          },
-          close: () => keyv.disconnect(),
-        };
+        return keyvStore(keyv);
       },
     },
     {
@@ -70,12 +61,7 @@ export async function memoryFamily(setup: FamilySetup): Promise<Family> {
       inFlightNote: IN_MEMORY_NOTE,
       open: async () => {
         const storage = createStorage();
-        return {
-          write: (key, row) => storage.setItem(key.id, row),
-          read: (key) => storage.getItem(key.id),
-          delete: (key) => storage.removeItem(key.id),
-          close: () => storage.dispose(),
-        };
+        return unstorageStore(storage);
       },
     },
   ];

@@ -5,7 +5,7 @@ import type { PersistBase } from "@persist-kit/core";
 import Keyv from "keyv";
 import { MongoClient, type WriteConcernSettings } from "mongodb";
 import type { Contender, Family, SignalStore } from "../model.js";
-import { loadPackage, persistStore, serverUrl } from "../stores.js";
+import { keyvStore, loadPackage, persistStore, serverUrl } from "../stores.js";
 import { DRIVER_GOALS, PEER_GOALS, RAW_DRIVER_NOTE } from "../targets.js";
 import type { FamilySetup } from "./setup.js";
 
@@ -65,16 +65,7 @@ export async function mongoFamily(setup: FamilySetup): Promise<Family> {
         const failed = new Promise<never>((_, reject) => store.once("error", reject));
         await Promise.race([store.connect, failed]);
         const keyv = new Keyv({ store });
-        return {
-          write: async (key, row) => {
-            await keyv.set(key.id, row);
-          },
-          read: (key) => keyv.get(key.id),
-          delete: async (key) => {
-            await keyv.delete(key.id);
-          },
-          close: () => keyv.disconnect(),
-        };
+        return keyvStore(keyv);
       },
     },
   ];

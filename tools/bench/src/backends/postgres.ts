@@ -5,7 +5,7 @@ import type { PersistBase } from "@persist-kit/core";
 import Keyv from "keyv";
 import pg from "pg";
 import type { Contender, Family, SignalStore } from "../model.js";
-import { loadPackage, persistStore, serverUrl } from "../stores.js";
+import { keyvStore, loadPackage, persistStore, serverUrl } from "../stores.js";
 import { DRIVER_GOALS, PEER_GOALS, RAW_DRIVER_NOTE } from "../targets.js";
 import type { FamilySetup } from "./setup.js";
 
@@ -54,16 +54,7 @@ export async function postgresFamily(setup: FamilySetup): Promise<Family> {
       inFlightNote: "a thin layer over pg.Pool that checks nothing per call",
       open: async () => {
         const keyv = new Keyv({ store: new KeyvPostgres({ uri: url, schema, table: "keyv" }) });
-        return {
-          write: async (key, row) => {
-            await keyv.set(key.id, row);
-          },
-          read: (key) => keyv.get(key.id),
-          delete: async (key) => {
-            await keyv.delete(key.id);
-          },
-          close: () => keyv.disconnect(),
-        };
+        return keyvStore(keyv);
       },
     },
   ];

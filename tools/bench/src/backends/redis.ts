@@ -7,7 +7,7 @@ import { createClient } from "redis";
 import { createStorage } from "unstorage";
 import redisDriver from "unstorage/drivers/redis";
 import type { BenchKey, Contender, Family, SignalStore } from "../model.js";
-import { loadPackage, persistStore, serverUrl } from "../stores.js";
+import { keyvStore, loadPackage, persistStore, serverUrl, unstorageStore } from "../stores.js";
 import { DRIVER_GOALS, PEER_GOALS, RAW_DRIVER_NOTE } from "../targets.js";
 import type { FamilySetup } from "./setup.js";
 
@@ -72,16 +72,7 @@ export async function redisFamily(setup: FamilySetup): Promise<Family> {
       inFlightNote: `@keyv/redis runs on node-redis, which pipelines by default: ${PIPELINING_NOTE}`,
       open: async () => {
         const keyv = createKeyv(url, { namespace: prefix("keyv").slice(0, -1) });
-        return {
-          write: async (key, row) => {
-            await keyv.set(key.id, row);
-          },
-          read: (key) => keyv.get(key.id),
-          delete: async (key) => {
-            await keyv.delete(key.id);
-          },
-          close: () => keyv.disconnect(),
-        };
+        return keyvStore(keyv);
       },
     },
     {
@@ -92,12 +83,7 @@ export async function redisFamily(setup: FamilySetup): Promise<Family> {
       inFlightNote: "a thin layer over ioredis (GET / SET / UNLINK) that checks nothing per call",
       open: async () => {
         const storage = createStorage({ driver: redisDriver({ url, base: prefix("unstorage").slice(0, -1) }) });
-        return {
-          write: (key, row) => storage.setItem(key.id, row),
-          read: (key) => storage.getItem(key.id),
-          delete: (key) => storage.removeItem(key.id),
-          close: () => storage.dispose(),
-        };
+        return unstorageStore(storage);
       },
     },
   ];
