@@ -240,27 +240,26 @@ export class PersistPostgres implements PersistBase {
       const tail = this.#tails.get(keyId);
       if (tail !== undefined) earlier.push(tail);
     }
-    const run = async (): Promise<T> => {
-      try {
-        // Once the table is known to be there, an operation goes straight to its statement.
-        if (!this.#tableIsReady) await this.#ensureTable(context);
-        return await body();
-      } catch (error) {
-        throw toPersistError(error, context);
-      }
+    const wrap = (error: unknown): never => {
+      throw toPersistError(error, context);
     };
-    const result = earlier.length === 0 ? run() : Promise.allSettled(earlier).then(run);
-    const settled = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    for (const keyId of keyIds) this.#tails.set(keyId, settled);
-    this.#active++;
-    void settled.then(() => {
+    // The common case (table known, nothing pending on the key) starts the statement at once,
+    // with no promise in between: each one costs a visible share of a local round trip.
+    const result =
+      earlier.length === 0 && this.#tableIsReady
+        ? body().catch(wrap)
+        : Promise.allSettled(earlier)
+            .then(() => this.#ensureTable(context))
+            .then(body)
+            .catch(wrap);
+    const finish = () => {
       this.#active--;
       if (this.#active === 0) this.#idle?.();
-      for (const keyId of keyIds) if (this.#tails.get(keyId) === settled) this.#tails.delete(keyId);
-    });
+      for (const keyId of keyIds) if (this.#tails.get(keyId) === result) this.#tails.delete(keyId);
+    };
+    this.#active++;
+    for (const keyId of keyIds) this.#tails.set(keyId, result);
+    result.then(finish, finish);
     return result;
   }
 
@@ -346,8 +345,11 @@ export class PersistPostgres implements PersistBase {
   }
 
   #statement(statement: NamedStatement | string, values?: unknown[]): TimedQueryConfig {
-    const text = typeof statement === "string" ? { text: statement } : statement;
-    return { ...text, values, query_timeout: this.#queryTimeoutMillis };
+    // Built as a literal, not spread: pg copies the config per query, and a spread object makes
+    // that copy measurably slower.
+    const query_timeout = this.#queryTimeoutMillis;
+    if (typeof statement === "string") return { text: statement, values, query_timeout };
+    return { name: statement.name, text: statement.text, values, query_timeout };
   }
 
   #usePool(): Pool {
