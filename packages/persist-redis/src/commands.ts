@@ -32,12 +32,6 @@ export async function sendWrites(
   options: SendOptions,
   context: PersistErrorContext,
 ): Promise<void> {
-  const [only] = writes;
-  if (writes.length === 1 && only !== undefined && !options.atomic && options.wait === undefined) {
-    // One change on its own: one command, without the cost of building a pipeline.
-    await sendWrite(client, only, options.ttlMs);
-    return;
-  }
   const pipeline = client.pipeline();
   if (options.atomic) pipeline.call("multi");
   for (const { redisKey, text } of writes) addWrite(pipeline, redisKey, text, options.ttlMs);
@@ -55,7 +49,12 @@ export async function sendWrites(
   if (options.wait !== undefined) checkWaitReply(replies.at(-1)?.[1], options.wait, context);
 }
 
-function sendWrite(client: RedisClient, { redisKey, text }: SignalWrite, ttlMs: number | undefined): Promise<unknown> {
+/** One change on its own: one SET (with PX when rows expire) or DEL, without a pipeline. */
+export function sendWrite(
+  client: RedisClient,
+  { redisKey, text }: SignalWrite,
+  ttlMs: number | undefined,
+): Promise<unknown> {
   if (text === null) return client.del(redisKey);
   if (ttlMs === undefined) return client.set(redisKey, text);
   return client.set(redisKey, text, "PX", ttlMs);

@@ -72,15 +72,23 @@ export class RedisConnection {
       started = Promise.reject(error);
     }
     this.#active++;
-    return started
-      .catch((error: unknown) => {
+    // One reaction for both outcomes: each extra promise is a visible share of a local round trip.
+    return started.then(
+      (value) => {
+        this.#settled();
+        return value;
+      },
+      (error: unknown) => {
+        this.#settled();
         if (isCommandTimeout(error)) throw this.#timeoutError(timeoutMs, context);
         throw redisError(error, context, options.redisKey);
-      })
-      .finally(() => {
-        this.#active--;
-        if (this.#active === 0) this.#idle?.();
-      });
+      },
+    );
+  }
+
+  #settled(): void {
+    this.#active--;
+    if (this.#active === 0) this.#idle?.();
   }
 
   /**

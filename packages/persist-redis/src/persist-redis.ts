@@ -16,7 +16,7 @@ import {
 } from "@persist-kit/core";
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from "ioredis";
 import { PersistRedisBatch, type PersistRedisBatchOptions } from "./batch.js";
-import { readSignal, type SignalWrite, sendWrites } from "./commands.js";
+import { readSignal, type SignalWrite, sendWrite, sendWrites } from "./commands.js";
 import { type RedisClient, RedisConnection } from "./connection.js";
 import {
   type DurabilityWaits,
@@ -243,6 +243,14 @@ export class PersistRedis implements PersistBase {
 
   async #change(context: PersistErrorContext, writes: SignalWrite[], atomic: boolean): Promise<void> {
     const waits = this.#waits.replicas > 0 || this.#waits.aof;
+    const [only] = writes;
+    if (!waits && !atomic && writes.length === 1 && only !== undefined) {
+      // The common case, one SET or DEL and nothing to wait for, goes straight to its command.
+      await this.#connection.run(context, (client) => sendWrite(client, only, this.#ttlMs), {
+        redisKey: only.redisKey,
+      });
+      return;
+    }
     try {
       await this.#connection.run(
         context,
