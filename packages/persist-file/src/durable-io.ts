@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { isContinuedSegment, SIGNAL_FILE_EXTENSION } from "./file-names.js";
+import { decodeName, isContinuedSegment, SIGNAL_FILE_EXTENSION } from "./file-names.js";
 
 /** Replace `file` with `text`, durably. */
 export interface WriteRequest {
@@ -248,12 +248,18 @@ function walkStore(baseDir: string, visitor: StoreVisitor): void {
     for (const entry of readDirectory(directory)) {
       const child = path.join(directory, entry.name);
       if (entry.isFile()) visitTemp(directory, entry.name);
-      if (!entry.isDirectory()) continue;
+      // Only directories this backend could have made: a foreign one (lost+found at the root of
+      // a volume, say) may be unreadable, and must not stop every operation.
+      if (!entry.isDirectory() || !isStoreSegment(entry.name)) continue;
       if (isContinuedSegment(entry.name)) walkStrategies(child, [...strategy, entry.name]);
       else walkSymbols(child, [...strategy, entry.name], []);
     }
   };
   walkStrategies(baseDir, []);
+}
+
+function isStoreSegment(name: string): boolean {
+  return isContinuedSegment(name) || decodeName(name) !== undefined;
 }
 
 function readDirectory(directory: string): fs.Dirent[] {

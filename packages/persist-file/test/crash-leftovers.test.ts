@@ -132,6 +132,22 @@ describe("a crashed writer's temp file is removed at start-up and never read", (
     }
   });
 
+  it("directories this backend never makes (lost+found at a volume's root) are not entered", async () => {
+    const baseDir = await newStore();
+    const foreignDirectory = path.join(baseDir, "lost+found");
+    await mkdir(path.join(foreignDirectory, "inner"), { recursive: true });
+    const names = [tempFileName(deadPid()), "inner"];
+    await writeFile(path.join(foreignDirectory, names[0] as string), "kept");
+    const persist = new PersistFile({ baseDir });
+    try {
+      await persist.writeSignalData("BTC/USDT", STRATEGY, makeSignalRow(1));
+      expect(await listKeys(persist)).toEqual([{ strategyName: STRATEGY, symbol: "BTC/USDT" }]);
+      expect((await readdir(foreignDirectory)).sort()).toEqual(names.sort());
+    } finally {
+      await persist.close();
+    }
+  });
+
   it("files that only look like temp files are not touched", async () => {
     const baseDir = await newStore();
     const directory = path.dirname(signalFilePath(baseDir, "BTC/USDT", STRATEGY));
