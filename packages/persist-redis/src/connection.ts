@@ -61,10 +61,9 @@ export class RedisConnection {
     const client = this.#client;
     const timeoutMs = this.#settings.timeoutMs + (options.waits ? this.#settings.waitTimeoutMs : 0);
     // A connected client this backend made bounds every command with ioredis' commandTimeout
-    // (timeoutMs + waitTimeoutMs); when that is within this operation's limit, the common case
-    // needs no deadline (timer, abort signal) of its own.
-    const bounded =
-      this.#owned && client?.status === "ready" && (options.waits === true || this.#settings.waitTimeoutMs === 0);
+    // (timeoutMs, when writes do not wait): the common case needs no deadline (timer, abort
+    // signal) of its own. Operations that wait may send several commands, so they keep one.
+    const bounded = this.#owned && client?.status === "ready" && this.#settings.waitTimeoutMs === 0;
     let started: Promise<T>;
     try {
       started = bounded ? operation(client) : this.#runWithin(timeoutMs, context, operation);
