@@ -1,6 +1,6 @@
 import type { PersistBase } from "@persist-kit/core";
 
-/** The parts of a test runner the suite uses; vitest, jest and mocha-style runners fit. */
+/** The parts of a test runner the suite uses; vitest and jest fit as they are. */
 export interface ContractRunner {
   describe: (name: string, body: () => void) => void;
   it: (name: string, body: () => Promise<void> | void, timeout?: number) => void;

@@ -12,7 +12,7 @@ export interface ISignalPartialClose {
   price: number;
 }
 
-/** A JSON value as it is stored: what goes in comes back out, bit for bit. */
+/** A JSON value as it is stored: what goes in comes back out, bit for bit (except -0, which JSON writes as 0). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 /**

@@ -109,7 +109,7 @@ describe("waitForInit", () => {
 });
 
 describe("operations on one key", () => {
-  it("set, delete, set ends in the last state even when the backend completes them out of order", async () => {
+  it("set, delete, set reach the backend one at a time, in call order", async () => {
     const backend = new ControlledBackend();
     const adapter = new PersistSignalAdapter(backend);
     const done = [
@@ -117,7 +117,7 @@ describe("operations on one key", () => {
       adapter.deletePendingSignal("BTC/USDT", "s"),
       adapter.setPendingSignal("BTC/USDT", "s", row("last")),
     ];
-    // Settle in reverse order of arrival, each as soon as the adapter lets it through.
+    // Each call is settled as soon as the adapter lets it through; the next must not arrive before.
     for (let settled = 0; settled < 3; settled++) {
       await backend.callCount(settled + 1);
       expect(backend.calls.length, "the next call waits for the previous one").toBe(settled + 1);
@@ -130,6 +130,45 @@ describe("operations on one key", () => {
       ["write", "last"],
     ]);
     expect(await backend.inner.readSignalData("BTC/USDT", "s")).toEqual(row("last"));
+  });
+
+  it("set, delete, set ends in the last state while the backend resolves out of order", async () => {
+    // The first write is slow: called concurrently, this backend applies it last.
+    const delays = [40, 0, 0];
+    const makeBackend = () => {
+      const inner = new PersistMemory();
+      let call = 0;
+      const later = async <T>(apply: () => Promise<T>) => {
+        await new Promise((resolve) => setTimeout(resolve, delays[call++] ?? 0));
+        return apply();
+      };
+      const backend: PersistBase = {
+        writeSignalData: (symbol, strategy, written) => later(() => inner.writeSignalData(symbol, strategy, written)),
+        readSignalData: (symbol, strategy) => inner.readSignalData(symbol, strategy),
+        deleteSignalData: (symbol, strategy) => later(() => inner.deleteSignalData(symbol, strategy)),
+      };
+      return { backend, inner };
+    };
+
+    const direct = makeBackend();
+    await Promise.all([
+      direct.backend.writeSignalData("BTC/USDT", "s", row("first")),
+      direct.backend.deleteSignalData("BTC/USDT", "s"),
+      direct.backend.writeSignalData("BTC/USDT", "s", row("last")),
+    ]);
+    expect((await direct.inner.readSignalData("BTC/USDT", "s"))?.id, "without the adapter the slow write wins").toBe(
+      "first",
+    );
+
+    const ordered = makeBackend();
+    const adapter = new PersistSignalAdapter(ordered.backend);
+    await Promise.all([
+      adapter.setPendingSignal("BTC/USDT", "s", row("first")),
+      adapter.deletePendingSignal("BTC/USDT", "s"),
+      adapter.setPendingSignal("BTC/USDT", "s", row("last")),
+    ]);
+    expect(await ordered.inner.readSignalData("BTC/USDT", "s")).toEqual(row("last"));
+    expect(await adapter.waitForInit("BTC/USDT", "s")).toEqual(row("last"));
   });
 
   it("different keys are not held up by each other", async () => {

@@ -45,7 +45,9 @@ describe("createPersist", () => {
       code: "ERR_MODULE_NOT_FOUND",
     });
     const attempt = createPersist("redis://:topsecret@127.0.0.1:6379", { importModule: () => Promise.reject(missing) });
-    await expect(attempt).rejects.toThrow("install it with: npm install @persist-kit/persist-redis ioredis");
+    const error = (await attempt.catch((caught: unknown) => caught)) as Error;
+    expect(error.message).toContain("install it with: npm install @persist-kit/persist-redis ioredis");
+    expect(error.message).not.toContain("topsecret");
   });
 
   it("passes the URL and options to the backend package's fromUrl", async () => {
@@ -68,6 +70,12 @@ describe("createPersist", () => {
     await expect(createPersist("ftp://x")).rejects.toThrow(
       /unsupported URL "ftp:\/\/x"; expected one of memory:, file:, redis:/,
     );
+  });
+
+  it("names an unsupported URL without its password", async () => {
+    const error = (await createPersist("ftp://trader:topsecret@host/x").catch((caught: unknown) => caught)) as Error;
+    expect(error.message).toContain("ftp://***@host/x");
+    expect(error.message).not.toContain("topsecret");
   });
 
   it("refuses a bad ttlMs", async () => {
