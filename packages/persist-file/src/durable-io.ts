@@ -248,9 +248,11 @@ function walkStore(baseDir: string, visitor: StoreVisitor): void {
     for (const entry of readDirectory(directory)) {
       const child = path.join(directory, entry.name);
       if (entry.isFile()) visitTemp(directory, entry.name);
-      // Only directories this backend could have made: a foreign one (lost+found at the root of
-      // a volume, say) may be unreadable, and must not stop every operation.
-      if (!entry.isDirectory() || !isStoreSegment(entry.name)) continue;
+      if (!entry.isDirectory()) continue;
+      // At the top, only directories this backend could have made: a foreign one (lost+found at
+      // the root of a volume, say) may be unreadable, and must not stop every operation. Below a
+      // continued segment, the rest of a long name may split an escape, so any name goes there.
+      if (strategy.length === 0 && !isStoreSegment(entry.name)) continue;
       if (isContinuedSegment(entry.name)) walkStrategies(child, [...strategy, entry.name]);
       else walkSymbols(child, [...strategy, entry.name], []);
     }
