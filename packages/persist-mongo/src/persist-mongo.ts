@@ -93,6 +93,8 @@ export class PersistMongo implements PersistBase {
   readonly #onWarning: (warning: PersistError) => void;
   #ready: Promise<Collection<SignalDocument>> | undefined;
   #closing: Promise<void> | undefined;
+  #active = 0;
+  #idle: (() => void) | undefined;
 
   /**
    * @param connection a `mongodb://` or `mongodb+srv://` URL, or a connected or unconnected `MongoClient`.
@@ -192,11 +194,16 @@ export class PersistMongo implements PersistBase {
   }
 
   /**
-   * Closes the client when the backend made it from a URL; a client passed in stays open. Later
-   * operations reject with a `PersistError`; closing twice is harmless.
+   * Waits for running operations, then closes the client when the backend made it from a URL; a
+   * client passed in stays open. Later operations reject with a `PersistError`; closing twice is
+   * harmless.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#ownsClient ? this.#client.close() : Promise.resolve();
+    this.#closing ??= (async () => {
+      // Operations already started finish first, as with every other backend.
+      if (this.#active > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
+      if (this.#ownsClient) await this.#client.close();
+    })();
     return this.#closing.catch((error: unknown) => {
       throw mongoError(error, { backend: BACKEND, operation: "close" }, this.#location());
     });
@@ -212,10 +219,15 @@ export class PersistMongo implements PersistBase {
   }
 
   async #run<T>(context: PersistErrorContext, operation: (collection: Collection<SignalDocument>) => Promise<T>) {
+    const collection = this.#collection(context);
+    this.#active++;
     try {
-      return await operation(await this.#collection(context));
+      return await operation(await collection);
     } catch (error) {
       throw mongoError(error, context, this.#location());
+    } finally {
+      this.#active--;
+      if (this.#active === 0) this.#idle?.();
     }
   }
 

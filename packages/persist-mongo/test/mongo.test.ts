@@ -261,6 +261,18 @@ describe("writeMany", () => {
 });
 
 describe("clients and close()", () => {
+  it("close() lets operations already started finish, then refuses new ones", async () => {
+    const persist = backend();
+    await persist.readSignalData("BTC/USDT", "momentum"); // connected, collection ready
+    const writes = Array.from({ length: 20 }, (_, index) =>
+      persist.writeSignalData(`SYM${index}/USDT`, "closing", makeSignalRow(index)),
+    );
+    await persist.close();
+    await Promise.all(writes);
+    expect(await rawCollection(persist).countDocuments({ strategyName: "closing" })).toBe(20);
+    await expect(persist.readSignalData("BTC/USDT", "momentum")).rejects.toThrow(/the backend is closed/);
+  });
+
   it("a client passed in is never closed; the backend's own client is, and later calls reject", async () => {
     const client = new MongoClient(url, { serverSelectionTimeoutMS: 10_000 });
     try {
