@@ -71,7 +71,12 @@ function named(kind: string, text: string): NamedStatement {
   return { name: `persist_kit_${kind}_${digest}`, text };
 }
 
-/** The SQL for the signal table `schema.table`; both names must pass {@link assertIdentifier}. */
+/**
+ * The SQL persist-postgres runs for the signal table `schema.table` (both names must pass
+ * {@link assertIdentifier}): to review it, create the table ahead of time, or run the same
+ * statements by hand.
+ * @example signalTableSql("public", "persist_signals").createTable
+ */
 export function signalTableSql(schema: string, table: string): SignalTableSql {
   const qualifiedName = `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`;
   const live = "(expires_at IS NULL OR expires_at > now())";

@@ -12,6 +12,10 @@ import type { FamilySetup } from "./setup.js";
 /** What the harness uses of @persist-kit/persist-postgres (typed here: see loadPackage). */
 interface PersistPostgresModule {
   PersistPostgres: new (options: { connectionString: string; schema: string; table: string }) => PersistBase;
+  signalTableSql(
+    schema: string,
+    table: string,
+  ): Record<"createTable", string> & Record<"read" | "write" | "delete", { text: string }>;
 }
 
 // Every table of a run lives in one schema, dropped at the end whatever the contenders left.
@@ -44,7 +48,11 @@ export async function postgresFamily(setup: FamilySetup): Promise<Family> {
       description: "pg.Pool (default size, as persist-postgres), the same SQL as named prepared statements",
       goals: DRIVER_GOALS,
       inFlightNote: RAW_DRIVER_NOTE,
-      open: () => preparedStore(url, schema, "driver"),
+      // The very statements persist-postgres runs, from the package itself.
+      open: async () => {
+        const { signalTableSql } = await loadPackage<PersistPostgresModule>("@persist-kit/persist-postgres");
+        return preparedStore(url, signalTableSql(schema, "driver"));
+      },
     },
     {
       name: "keyv postgres",
@@ -75,48 +83,24 @@ export async function postgresFamily(setup: FamilySetup): Promise<Family> {
   };
 }
 
-// The table and statements of packages/persist-postgres/src/signal-table.ts, written out so the
-// driver runs exactly the SQL our backend runs ($4, the TTL, is NULL as in the benchmark).
-function signalTableSql(table: string) {
-  const live = "(expires_at IS NULL OR expires_at > now())";
-  return {
-    createTable: `CREATE TABLE IF NOT EXISTS ${table} (
-  strategy_name text COLLATE "C" NOT NULL,
-  symbol text COLLATE "C" NOT NULL,
-  signal_data jsonb NOT NULL,
-  created_at timestamptz NOT NULL DEFAULT now(),
-  updated_at timestamptz NOT NULL DEFAULT now(),
-  expires_at timestamptz,
-  PRIMARY KEY (strategy_name, symbol)
-)`,
-    write: `INSERT INTO ${table} AS stored (strategy_name, symbol, signal_data, created_at, updated_at, expires_at)
-VALUES ($1, $2, $3::jsonb, now(), now(), now() + $4::bigint * interval '1 millisecond')
-ON CONFLICT (strategy_name, symbol) DO UPDATE SET
-  signal_data = EXCLUDED.signal_data,
-  created_at = CASE WHEN stored.expires_at <= now() THEN EXCLUDED.created_at ELSE stored.created_at END,
-  updated_at = EXCLUDED.updated_at,
-  expires_at = EXCLUDED.expires_at`,
-    read: `SELECT signal_data::text AS signal_json FROM ${table} WHERE strategy_name = $1 AND symbol = $2 AND ${live}`,
-    delete: `DELETE FROM ${table} WHERE strategy_name = $1 AND symbol = $2`,
-  };
-}
-
-async function preparedStore(url: string, schema: string, table: string): Promise<SignalStore> {
-  const sql = signalTableSql(`${schema}.${table}`);
+async function preparedStore(
+  url: string,
+  sql: ReturnType<PersistPostgresModule["signalTableSql"]>,
+): Promise<SignalStore> {
   const pool = new pg.Pool({ connectionString: url });
   await pool.query(sql.createTable);
   const statement = (name: string, text: string, values: unknown[]) => ({ name: `bench_${name}`, text, values });
   return {
     write: async (key, row) => {
-      await pool.query(statement("write", sql.write, [key.strategyName, key.symbol, JSON.stringify(row), null]));
+      await pool.query(statement("write", sql.write.text, [key.strategyName, key.symbol, JSON.stringify(row), null]));
     },
     read: async (key) => {
-      const result = await pool.query(statement("read", sql.read, [key.strategyName, key.symbol]));
+      const result = await pool.query(statement("read", sql.read.text, [key.strategyName, key.symbol]));
       const text = result.rows[0]?.signal_json;
       return typeof text === "string" ? JSON.parse(text) : null;
     },
     delete: async (key) => {
-      await pool.query(statement("delete", sql.delete, [key.strategyName, key.symbol]));
+      await pool.query(statement("delete", sql.delete.text, [key.strategyName, key.symbol]));
     },
     close: () => pool.end(),
   };
