@@ -18,6 +18,7 @@ export type { PersistBase, PersistOptions, SignalEntry } from "./persist-base.js
 export {
   assertSignalRow,
   checkStoredSignalRow,
+  decodeStoredText,
   type ISignalPartialClose,
   type ISignalRow,
   isSignalRow,

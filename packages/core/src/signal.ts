@@ -235,6 +235,24 @@ export function parseSignalRow(text: string, context: PersistErrorContext, locat
   return checkStoredSignalRow(row, context, location);
 }
 
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Decodes stored bytes as UTF-8, strictly: bytes that are not UTF-8 throw
+ * {@link CorruptDataError} (a lenient decoder would turn them into U+FFFD, a silently altered
+ * row); `location` names where they were found.
+ */
+export function decodeStoredText(bytes: Uint8Array, context: PersistErrorContext, location: string): string {
+  try {
+    return STRICT_UTF8.decode(bytes);
+  } catch (error) {
+    throw new CorruptDataError(`stored data is not UTF-8 in ${location}; it was left in place`, {
+      ...context,
+      cause: error,
+    });
+  }
+}
+
 /** Validates a row a backend read back; an invalid one throws {@link CorruptDataError}. */
 export function checkStoredSignalRow(row: unknown, context: PersistErrorContext, location?: string): ISignalRow {
   const problem = signalRowProblem(row);

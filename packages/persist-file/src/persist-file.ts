@@ -6,8 +6,8 @@ import {
   assertSignalRow,
   assertTtl,
   BackendUnavailableError,
-  CorruptDataError,
   checkStoredSignalRow,
+  decodeStoredText,
   errorMessage,
   expiresAt,
   type ISignalRow,
@@ -31,7 +31,6 @@ const DEFAULT_BASE_DIR = "./data";
 const STALE_TEMP_FILE_AGE_MS = 60 * 60 * 1000;
 // Large enough for any realistic row in one read; bigger files take more reads.
 const READ_BUFFER_BYTES = 16 * 1024;
-const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const EXPIRING_PREFIX = '{"expiresAt":';
 
 /** Options of {@link PersistFile}. */
@@ -278,16 +277,7 @@ function expiringSignal(text: string): ExpiringSignal | undefined {
 }
 
 function parseStoredSignal(bytes: Buffer, context: KeyContext, file: string): ISignalRow | null {
-  let text: string;
-  try {
-    text = STRICT_UTF8.decode(bytes);
-  } catch (error) {
-    // Decoding leniently would turn bad bytes into U+FFFD: a silently altered row.
-    throw new CorruptDataError(`stored data is not UTF-8 in ${file}; it was left in place`, {
-      ...context,
-      cause: error,
-    });
-  }
+  const text = decodeStoredText(bytes, context, file);
   const expiring = expiringSignal(text);
   if (expiring === undefined) return parseSignalRow(text, context, file);
   if (expiring.expiresAt <= Date.now()) return null;

@@ -1,9 +1,7 @@
-import { CorruptDataError, type ISignalRow, type PersistErrorContext, parseSignalRow } from "@persist-kit/core";
+import { decodeStoredText, type ISignalRow, type PersistErrorContext, parseSignalRow } from "@persist-kit/core";
 import type { ChainableCommander } from "ioredis";
 import type { RedisClient, RedisConnection } from "./connection.js";
 import { checkWaitReply, type WaitCommand } from "./durability.js";
-
-const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** One change to one Redis key: store `text`, or delete the key when `text` is `null`. */
 export interface SignalWrite {
@@ -77,14 +75,6 @@ export async function readSignal(
 ): Promise<ISignalRow | null> {
   const stored = await connection.run(context, (client) => client.getBuffer(redisKey), { redisKey });
   if (stored === null) return null;
-  let text: string;
-  try {
-    text = STRICT_UTF8.decode(stored);
-  } catch (error) {
-    throw new CorruptDataError(`stored data is not UTF-8 in redis key ${redisKey}; it was left in place`, {
-      ...context,
-      cause: error,
-    });
-  }
+  const text = decodeStoredText(stored, context, `redis key ${redisKey}`);
   return parseSignalRow(text, context, `redis key ${redisKey}`);
 }
