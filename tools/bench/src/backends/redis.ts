@@ -102,8 +102,16 @@ function redisKey(prefix: string, key: BenchKey): string {
   return `${prefix}signal:{${key.strategyName}}:${key.symbol}`;
 }
 
-async function ioredisStore(client: Redis, prefix: string): Promise<SignalStore> {
-  await client.ping();
+/** The commands both reference clients share, as each of them spells them. */
+interface StringCommands {
+  set(key: string, value: string): Promise<unknown>;
+  get(key: string): Promise<string | null>;
+  del(key: string): Promise<unknown>;
+}
+
+// The same SET / GET / DEL whichever client sends them, so the two references differ only in
+// the client.
+function stringStore(client: StringCommands, prefix: string, close: () => Promise<unknown>): SignalStore {
   return {
     write: async (key, row) => {
       await client.set(redisKey(prefix, key), JSON.stringify(row));
@@ -116,27 +124,20 @@ async function ioredisStore(client: Redis, prefix: string): Promise<SignalStore>
       await client.del(redisKey(prefix, key));
     },
     close: async () => {
-      await client.quit();
+      await close();
     },
   };
+}
+
+async function ioredisStore(client: Redis, prefix: string): Promise<SignalStore> {
+  await client.ping();
+  return stringStore(client, prefix, () => client.quit());
 }
 
 async function nodeRedisStore(url: string, prefix: string): Promise<SignalStore> {
   const client = createClient({ url });
   await client.connect();
-  return {
-    write: async (key, row) => {
-      await client.set(redisKey(prefix, key), JSON.stringify(row));
-    },
-    read: async (key) => {
-      const text = await client.get(redisKey(prefix, key));
-      return text === null ? null : JSON.parse(text);
-    },
-    delete: async (key) => {
-      await client.del(redisKey(prefix, key));
-    },
-    close: () => client.close(),
-  };
+  return stringStore(client, prefix, () => client.close());
 }
 
 // The persistence settings decide what a write costs (appendfsync always: an fsync per write batch).
