@@ -1,12 +1,18 @@
+export { collectKeys, recordsOf } from "./context.js";
 export {
   exitsAfterClose,
   type KillTrialReport,
   type ProcessTarget,
+  type RecordWorker,
   readInFreshProcess,
   runConcurrentWriters,
   runKillTrials,
+  startRecordWorker,
   writeInFreshProcess,
 } from "./processes.js";
+export { raceRounds } from "./promises/conditions.js";
+export { INVALID_ROWS } from "./promises/invalid-and-corrupt.js";
+export { assertRevisionsKept } from "./promises/revisions.js";
 export {
   finiteNumber,
   INVALID_NAMES,
@@ -18,5 +24,6 @@ export {
   TRICKY_NAMES,
   timestamp,
 } from "./rows.js";
-export { INVALID_ROWS, runPersistContract } from "./suite.js";
+export { CONTRACT_PROMISES, type ContractPromise, runPersistContract } from "./suite.js";
 export type { ContractInitializer, ContractOptions, ContractRunner, RawAccess, WorkerAccess } from "./types.js";
+export type { RecordAnswer, RecordCommand } from "./worker.js";

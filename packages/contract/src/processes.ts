@@ -5,7 +5,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { ISignalRow, PersistBase } from "@persist-kit/core";
 import { makeTrialRow } from "./rows.js";
 import type { WorkerAccess } from "./types.js";
-import type { WorkerJob } from "./worker.js";
+import type { RecordAnswer, RecordCommand, WorkerJob } from "./worker.js";
 
 // The worker is built beside this file: dist/worker.js (ESM) for both builds of the suite.
 const WORKER_PATH = fileURLToPath(new URL("./worker.js", importMetaUrl()));
@@ -218,4 +218,51 @@ export async function readInFreshProcess(target: ProcessTarget, timeoutMs = 30_0
 export async function exitsAfterClose(target: ProcessTarget, timeoutMs = 15_000): Promise<void> {
   const worker = startWorker(target, { mode: "close-exit", writer: "closer", count: 0 });
   await expectCleanExit(worker, timeoutMs);
+}
+
+/** A child process that runs record-store commands on the same store, for races and fresh-process reads. */
+export interface RecordWorker {
+  /** Sends one command and resolves with its result; rejects with the child's error description. */
+  send(command: Omit<RecordCommand, "id">): Promise<unknown>;
+  /** Sends one command and resolves with the whole answer (result or error). */
+  ask(command: Omit<RecordCommand, "id">): Promise<RecordAnswer>;
+  /** Ends stdin and waits for a clean exit. */
+  stop(): Promise<void>;
+}
+
+/** Starts a child that opens the record store of `target` (its `createRecordStore`, or `createBackend(...).records`). */
+export async function startRecordWorker(
+  target: Pick<ProcessTarget, "worker" | "options">,
+  timeoutMs = 30_000,
+): Promise<RecordWorker> {
+  const worker = startWorker(
+    { ...target, symbol: "-", strategyName: "-" },
+    { mode: "records", writer: "records", count: 0 },
+  );
+  await worker.waitForLine((line) => line === "ready", timeoutMs);
+  let nextId = 0;
+  const ask = async (command: Omit<RecordCommand, "id">): Promise<RecordAnswer> => {
+    const id = ++nextId;
+    const prefix = `{"id":${id},`;
+    worker.child.stdin?.write(`${JSON.stringify({ ...command, id })}\n`);
+    const line = await worker.waitForLine((candidate) => candidate.startsWith(prefix), timeoutMs);
+    return JSON.parse(line) as RecordAnswer;
+  };
+  return {
+    ask,
+    async send(command) {
+      const answer = await ask(command);
+      if (answer.error !== undefined) {
+        throw Object.assign(
+          new Error(`worker ${command.op} failed: ${answer.error.name}: ${answer.error.message}`),
+          answer.error,
+        );
+      }
+      return answer.result;
+    },
+    async stop() {
+      worker.child.stdin?.end();
+      await expectCleanExit(worker, timeoutMs);
+    },
+  };
 }

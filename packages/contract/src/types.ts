@@ -77,4 +77,10 @@ export interface ContractOptions {
   concurrentWriters?: number;
   /** Writes each concurrent writer makes. Default: 50. */
   writesPerWriter?: number;
+  /** Processes racing conditional writes on one key. Default: 8. */
+  raceProcesses?: number;
+  /** Rounds of that race. Default: `PERSIST_KIT_RACE_ROUNDS` from the environment, else 200. */
+  raceRounds?: number;
+  /** Only these promises (see `CONTRACT_PROMISES`). Default: every one. */
+  promises?: ReadonlyArray<import("./suite.js").ContractPromise>;
 }

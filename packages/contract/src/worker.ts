@@ -3,14 +3,14 @@
 // pipe, so the parent sees every "ack" that happened before a SIGKILL.
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
-import type { PersistBase } from "@persist-kit/core";
+import type { PersistBase, RecordStore } from "@persist-kit/core";
 import { makeTrialRow } from "./rows.js";
 
 /** The job a worker process runs. */
 export interface WorkerJob {
   module: string;
   options: unknown;
-  mode: "write-loop" | "write-race" | "write" | "read" | "close-exit";
+  mode: "write-loop" | "write-race" | "write" | "read" | "close-exit" | "records";
   symbol: string;
   strategyName: string;
   writer: string;
@@ -28,12 +28,82 @@ async function nextLine(): Promise<void> {
   lines.close();
 }
 
+/** One command of the "records" mode, a line of JSON on stdin. */
+export interface RecordCommand {
+  id: number;
+  op: "read" | "write" | "delete";
+  key: { namespace: string; parts: string[] };
+  json?: string;
+  condition?: { revision: number } | { below: number };
+}
+
+/** The answer to a {@link RecordCommand}, a line of JSON on stdout. */
+export interface RecordAnswer {
+  id: number;
+  result?: unknown;
+  error?: { name: string; code?: string; outcome?: string; message: string };
+}
+
+interface WorkerModule {
+  createBackend(options: unknown): Promise<PersistBase> | PersistBase;
+  createRecordStore?(options: unknown): Promise<RecordStore> | RecordStore;
+}
+
+// Answers record-store commands until stdin ends; each command runs as soon as it arrives, so
+// commands sent to several workers at once really race.
+async function serveRecords(store: RecordStore): Promise<void> {
+  const lines = createInterface({ input: process.stdin });
+  const running: Promise<void>[] = [];
+  for await (const line of lines) {
+    if (line.trim() === "") continue;
+    const command = JSON.parse(line) as RecordCommand;
+    running.push(
+      runRecordCommand(store, command).then(
+        (result) => say(JSON.stringify({ id: command.id, result } satisfies RecordAnswer)),
+        (error: unknown) => say(JSON.stringify({ id: command.id, error: describeError(error) } satisfies RecordAnswer)),
+      ),
+    );
+  }
+  await Promise.all(running);
+}
+
+function runRecordCommand(store: RecordStore, command: RecordCommand): Promise<unknown> {
+  const options = command.condition === undefined ? {} : { condition: command.condition };
+  switch (command.op) {
+    case "read":
+      return store.read(command.key);
+    case "write":
+      return store.write(command.key, command.json ?? "null", options);
+    case "delete":
+      return store.delete(command.key, options);
+  }
+}
+
+function describeError(error: unknown): NonNullable<RecordAnswer["error"]> {
+  const { name, code, outcome, message } = (error ?? {}) as Record<string, unknown>;
+  return {
+    name: typeof name === "string" ? name : "Error",
+    code: typeof code === "string" ? code : undefined,
+    outcome: typeof outcome === "string" ? outcome : undefined,
+    message: typeof message === "string" ? message : String(error),
+  };
+}
+
 async function run(job: WorkerJob): Promise<void> {
   const specifier = job.module.startsWith("file:") ? job.module : pathToFileURL(job.module).href;
-  const { createBackend } = (await import(specifier)) as {
-    createBackend(options: unknown): Promise<PersistBase> | PersistBase;
-  };
-  const backend = await createBackend(job.options);
+  const workerModule = (await import(specifier)) as WorkerModule;
+  if (job.mode === "records") {
+    const store = workerModule.createRecordStore
+      ? await workerModule.createRecordStore(job.options)
+      : ((await workerModule.createBackend(job.options)) as { records?: RecordStore }).records;
+    if (store === undefined)
+      throw new Error("the worker module gives no record store (createRecordStore or backend.records)");
+    say("ready");
+    await serveRecords(store);
+    await store.close();
+    return;
+  }
+  const backend = await workerModule.createBackend(job.options);
   const { symbol, strategyName, writer } = job;
   switch (job.mode) {
     case "write-loop":

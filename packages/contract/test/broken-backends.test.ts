@@ -1,4 +1,13 @@
-import { type ISignalRow, PersistMemory } from "@persist-kit/core";
+import {
+  type ISignalRow,
+  MemoryRecordStore,
+  PersistMemory,
+  type PersistOptions,
+  type RecordChange,
+  type RecordCondition,
+  type RecordKey,
+  RecordSignalStore,
+} from "@persist-kit/core";
 import { describe, expect, it } from "vitest";
 import { type ContractRunner, runPersistContract } from "../src/index.js";
 
@@ -8,7 +17,7 @@ interface CollectedTest {
 }
 
 /** Runs the whole suite against `create` outside vitest and returns the names of the failed tests. */
-async function failingPromises(create: (options: { ttlMs?: number }) => PersistMemory): Promise<string[]> {
+async function failingPromises(create: (options: { ttlMs?: number }) => RecordSignalStore): Promise<string[]> {
   const tests: CollectedTest[] = [];
   const path: string[] = [];
   const runner: ContractRunner = {
@@ -76,7 +85,41 @@ class DeleteThrowsOnMissingBackend extends PersistMemory {
   }
 }
 
+/** Decides nothing: a conditional write or delete always applies, as a plain SET would. */
+class IgnoresConditionsStore extends MemoryRecordStore {
+  protected override writeRecord(
+    key: RecordKey,
+    json: string,
+    options: { condition: RecordCondition | undefined; ttlMs: number | undefined },
+  ): Promise<RecordChange> {
+    return super.writeRecord(key, json, { ...options, condition: undefined });
+  }
+}
+
+/** Forgets a key's revision when it is deleted, as a plain DEL would. */
+class ForgetsOnDeleteStore extends MemoryRecordStore {
+  protected override async deleteRecord(key: RecordKey, condition: RecordCondition | undefined): Promise<RecordChange> {
+    await super.deleteRecord(key, condition);
+    await this.closeStore(); // every floor and record gone: revisions start again from 0
+    return { applied: true, revision: 0 };
+  }
+}
+
+const withStore = (records: MemoryRecordStore) => (options: PersistOptions) => new RecordSignalStore(records, options);
+
 describe("the contract goes red against broken backends", () => {
+  it("one whose conditions never fail fails the conditional-write promise", async () => {
+    const failed = await failingPromises((options) => withStore(new IgnoresConditionsStore())(options));
+    expect(failed).toContain(
+      "12. conditional writes > { revision } and { below } apply exactly when the stored revision allows, on present and absent keys",
+    );
+  }, 60_000);
+
+  it("one that forgets revisions on delete fails the revision promise", async () => {
+    const failed = await failingPromises((options) => withStore(new ForgetsOnDeleteStore())(options));
+    expect(failed).toContain("13. revisions only grow > an applied change raises the revision, a delete included");
+  }, 60_000);
+
   it("a correct backend fails nothing, so every failure below is the defect's", async () => {
     expect(await failingPromises((options) => new PersistMemory(options))).toEqual([]);
   }, 60_000);

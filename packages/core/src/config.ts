@@ -1,4 +1,4 @@
-import type { PersistBase } from "./persist-base.js";
+import type { PersistBase } from "./signals/persist-base.js";
 
 /** A backend, or a function that makes one on first use. */
 export type PersistSource = PersistBase | (() => PersistBase | Promise<PersistBase>);

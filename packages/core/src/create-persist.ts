@@ -1,6 +1,6 @@
 import { errorMessage, PersistError } from "./errors.js";
-import { PersistMemory } from "./memory.js";
-import type { PersistBase, PersistOptions } from "./persist-base.js";
+import { PersistMemory } from "./records/memory.js";
+import type { PersistBase, PersistOptions } from "./signals/persist-base.js";
 
 /** What a backend package exports so {@link createPersist} can build it from a URL. */
 export interface BackendModule {

@@ -5,12 +5,20 @@ export type PersistOperation =
   | "delete"
   | "writeMany"
   | "keys"
+  | "list"
   | "ping"
   | "describe"
   | "close"
   | "init"
-  | "connect"
   | "create";
+
+/**
+ * Whether a failed operation changed the store: `"not-applied"` when it provably did not (a
+ * refused input, a lost condition, a closed backend, a connection that never sent it),
+ * `"unknown"` when it may have been applied (a timeout after the command was sent, a dropped
+ * connection, a failed sync after the rename).
+ */
+export type PersistOutcome = "not-applied" | "unknown";
 
 /** Where an error happened: the backend, the operation and, when there is one, the key. */
 export interface PersistErrorContext {
@@ -19,6 +27,10 @@ export interface PersistErrorContext {
   operation: PersistOperation;
   strategyName?: string;
   symbol?: string;
+  /** The record key, for errors of the record-store layer: namespace and key parts. */
+  record?: { namespace: string; parts: readonly string[] };
+  /** Whether the operation may have changed the store. Default: the error class's own. */
+  outcome?: PersistOutcome;
   /** The underlying error, if any. */
   cause?: unknown;
 }
@@ -35,42 +47,120 @@ export function redactCredentials(text: string): string {
 }
 
 function describeKey(context: PersistErrorContext): string {
-  if (context.strategyName === undefined && context.symbol === undefined) return "";
-  return ` ${JSON.stringify(context.strategyName ?? "")}/${JSON.stringify(context.symbol ?? "")}`;
+  if (context.strategyName !== undefined || context.symbol !== undefined) {
+    return ` ${JSON.stringify(context.strategyName ?? "")}/${JSON.stringify(context.symbol ?? "")}`;
+  }
+  if (context.record !== undefined) {
+    return ` ${context.record.namespace}${context.record.parts.map((part) => `/${JSON.stringify(part)}`).join("")}`;
+  }
+  return "";
 }
+
+/** Stable codes of persist-kit errors; they hold across copies of the package (ESM and CJS). */
+export const PERSIST_ERROR_CODES = {
+  PersistError: "PERSIST_ERROR",
+  InvalidKeyError: "PERSIST_INVALID_KEY",
+  InvalidSignalError: "PERSIST_INVALID_SIGNAL",
+  InvalidOptionError: "PERSIST_INVALID_OPTION",
+  CorruptDataError: "PERSIST_CORRUPT_DATA",
+  BackendUnavailableError: "PERSIST_BACKEND_UNAVAILABLE",
+  BackendClosedError: "PERSIST_BACKEND_CLOSED",
+} as const;
+
+/** One of {@link PERSIST_ERROR_CODES}. */
+export type PersistErrorCode = (typeof PERSIST_ERROR_CODES)[keyof typeof PERSIST_ERROR_CODES];
+
+const PERSIST_ERROR_MARK = Symbol.for("persist-kit.error");
 
 /**
  * Base class of every error persist-kit throws. The message reads
  * `[backend] operation "strategy"/"symbol": what went wrong`, with credentials redacted.
+ * `code` is stable and `outcome` says whether the store may have changed.
  */
 export class PersistError extends Error {
+  readonly code: PersistErrorCode;
   readonly backend: string;
   readonly operation: PersistOperation;
   readonly strategyName: string | undefined;
   readonly symbol: string | undefined;
+  /** The record key of a record-store error: namespace and key parts. */
+  readonly record: { namespace: string; parts: readonly string[] } | undefined;
+  readonly outcome: PersistOutcome;
 
   constructor(message: string, context: PersistErrorContext) {
     const text = `[${context.backend}] ${context.operation}${describeKey(context)}: ${message}`;
     super(redactCredentials(text), context.cause === undefined ? undefined : { cause: context.cause });
     this.name = new.target.name;
+    const lineage = errorLineage(new.target);
+    this.code = (lineage[0] as PersistErrorCode | undefined) ?? PERSIST_ERROR_CODES.PersistError;
     this.backend = context.backend;
     this.operation = context.operation;
     this.strategyName = context.strategyName;
     this.symbol = context.symbol;
+    this.record = context.record === undefined ? undefined : { ...context.record, parts: [...context.record.parts] };
+    this.outcome = context.outcome ?? (new.target as { defaultOutcome?: PersistOutcome }).defaultOutcome ?? "unknown";
+    // The codes of every class from this one up to PersistError: what `instanceof` checks
+    // across copies of the package.
+    Object.defineProperty(this, PERSIST_ERROR_MARK, { value: lineage });
+  }
+
+  /** True for an error of this class, also when it comes from another copy of persist-kit (ESM and CJS). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // `this` is the class on the right of `instanceof`: a subclass checks its own code.
+    // biome-ignore lint/complexity/noThisInStatic: the subclass asked, not PersistError
+    const code = codeOf(this);
+    // biome-ignore lint/complexity/noThisInStatic: a foreign subclass falls back to the prototype chain
+    if (code === undefined) return Function.prototype[Symbol.hasInstance].call(this, value);
+    if (typeof value !== "object" || value === null) return false;
+    const lineage = (value as { [PERSIST_ERROR_MARK]?: unknown })[PERSIST_ERROR_MARK];
+    return Array.isArray(lineage) && lineage.includes(code);
   }
 }
 
-/** A strategy name or symbol that cannot be stored: empty, too long, control characters. */
-export class InvalidKeyError extends PersistError {}
+function codeOf(errorClass: unknown): string | undefined {
+  const name = (errorClass as { name?: unknown }).name;
+  return typeof name === "string" && Object.hasOwn(PERSIST_ERROR_CODES, name)
+    ? PERSIST_ERROR_CODES[name as keyof typeof PERSIST_ERROR_CODES]
+    : undefined;
+}
+
+function errorLineage(errorClass: unknown): string[] {
+  const codes: string[] = [];
+  for (let current = errorClass; typeof current === "function"; current = Object.getPrototypeOf(current)) {
+    const code = codeOf(current);
+    if (code !== undefined) codes.push(code);
+    if (code === PERSIST_ERROR_CODES.PersistError) break;
+  }
+  return codes;
+}
+
+/** A strategy name, symbol or record key that cannot be stored: empty, too long, control characters. Nothing was written. */
+export class InvalidKeyError extends PersistError {
+  static readonly defaultOutcome: PersistOutcome = "not-applied";
+}
 
 /** A signal row that fails validation (NaN or non-positive price, empty id, ...). Nothing was written. */
-export class InvalidSignalError extends PersistError {}
+export class InvalidSignalError extends PersistError {
+  static readonly defaultOutcome: PersistOutcome = "not-applied";
+}
+
+/** An option that a backend or an operation cannot take. Nothing was written. */
+export class InvalidOptionError extends PersistError {
+  static readonly defaultOutcome: PersistOutcome = "not-applied";
+}
 
 /** Stored data that does not parse or validate. The stored data is left untouched. */
-export class CorruptDataError extends PersistError {}
+export class CorruptDataError extends PersistError {
+  static readonly defaultOutcome: PersistOutcome = "not-applied";
+}
 
-/** The store cannot be reached or did not answer in time. */
+/** The store cannot be reached or did not answer in time. `outcome` says whether a change may have landed. */
 export class BackendUnavailableError extends PersistError {}
+
+/** The backend was closed: nothing was sent. */
+export class BackendClosedError extends PersistError {
+  static readonly defaultOutcome: PersistOutcome = "not-applied";
+}
 
 /** The message of any thrown value, for wrapping foreign errors. */
 export function errorMessage(error: unknown): string {

@@ -1,20 +1,67 @@
-export { type ErrorListener, listenError, PersistSignalAdapter, reportError } from "./adapter.js";
+// For bot authors: signals, the adapter, errors, createPersist and the memory backend.
+
+export { BaseRecordStore, type ListRequest, recordContext } from "./backend-kit/base-record-store.js";
+export { withDeadline } from "./backend-kit/deadline.js";
+export {
+  type DriverErrorRules,
+  isSocketError,
+  UNAVAILABLE_SOCKET_CODES,
+  wrapDriverError,
+} from "./backend-kit/driver-errors.js";
+export { KeyedQueue } from "./backend-kit/keyed-queue.js";
+export { Lifecycle } from "./backend-kit/lifecycle.js";
+export { assertExclusiveOptions, type WholeNumberBounds, wholeNumberOption } from "./backend-kit/options.js";
+export { RetryingOnce } from "./backend-kit/retrying-once.js";
 export { getConfig, type PersistConfig, type PersistSource, setConfig } from "./config.js";
 export { type BackendModule, type CreatePersistOptions, createPersist } from "./create-persist.js";
+export { type ErrorListener, listenError, reportError } from "./error-bus.js";
 export {
+  BackendClosedError,
   BackendUnavailableError,
   CorruptDataError,
   errorMessage,
   InvalidKeyError,
+  InvalidOptionError,
   InvalidSignalError,
+  PERSIST_ERROR_CODES,
   PersistError,
+  type PersistErrorCode,
   type PersistErrorContext,
   type PersistOperation,
+  type PersistOutcome,
   redactCredentials,
 } from "./errors.js";
-export { assertSignalKey, keyProblem, MAX_KEY_BYTES, type SignalKey, signalKeyId } from "./key.js";
-export { PersistMemory } from "./memory.js";
-export type { PersistBase, PersistOptions, SignalEntry } from "./persist-base.js";
+export { MemoryRecordStore, PersistMemory } from "./records/memory.js";
+export {
+  assertRecordCondition,
+  assertRecordKey,
+  MAX_KEY_PARTS,
+  namespaceProblem,
+  recordGroupId,
+  recordKeyId,
+  recordKeyProblem,
+} from "./records/record-key.js";
+// For backend authors: the record store and the kit every bundled backend is built with.
+export {
+  decideCondition,
+  type ListedRecord,
+  MAX_REVISION,
+  type RecordChange,
+  type RecordCondition,
+  type RecordDeleteOptions,
+  type RecordEntry,
+  type RecordKey,
+  type RecordListOptions,
+  type RecordPage,
+  type RecordRead,
+  type RecordStore,
+  type RecordStoreCapabilities,
+  type RecordWriteOptions,
+} from "./records/record-store.js";
+export { RecordSignalStore, SIGNAL_NAMESPACE, signalRecordKey } from "./records/signal-store.js";
+export { PersistSignalAdapter } from "./signals/adapter.js";
+export { assertSignalKey, keyProblem, MAX_KEY_BYTES, type SignalKey, signalKeyId } from "./signals/key.js";
+export type { PersistBase, PersistOptions, SignalEntry } from "./signals/persist-base.js";
 export {
   assertSignalRow,
   checkStoredSignalRow,
@@ -27,5 +74,5 @@ export {
   type SignalPosition,
   serializeSignalRow,
   signalRowProblem,
-} from "./signal.js";
-export { assertTtl, expiresAt } from "./ttl.js";
+} from "./signals/row.js";
+export { assertTtl } from "./ttl.js";

@@ -1,21 +1,16 @@
-import { PersistError } from "./errors.js";
+import { InvalidOptionError } from "./errors.js";
 
 /**
  * Checks a `ttlMs` option: `undefined` (no expiry) or a positive whole number of milliseconds.
- * Returns it unchanged.
+ * Returns it unchanged; anything else throws {@link InvalidOptionError}.
  */
-export function assertTtl(ttlMs: number | undefined, backend: string): number | undefined {
+export function assertTtl(ttlMs: unknown, backend: string): number | undefined {
   if (ttlMs === undefined) return undefined;
-  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
-    throw new PersistError(`ttlMs must be a positive whole number of milliseconds, got ${ttlMs}`, {
+  if (!Number.isSafeInteger(ttlMs) || (ttlMs as number) <= 0) {
+    throw new InvalidOptionError(`ttlMs must be a positive whole number of milliseconds, got ${String(ttlMs)}`, {
       backend,
       operation: "create",
     });
   }
-  return ttlMs;
-}
-
-/** When a row written now expires, in milliseconds since the epoch, or `undefined` for never. */
-export function expiresAt(ttlMs: number | undefined, now = Date.now()): number | undefined {
-  return ttlMs === undefined ? undefined : now + ttlMs;
+  return ttlMs as number;
 }

@@ -25,7 +25,7 @@ describe("errors", () => {
   it("never show credentials from connection URLs", () => {
     const error = new PersistError("cannot reach redis://user:hunter2@db.example:6379/0", {
       backend: "redis",
-      operation: "connect",
+      operation: "create",
     });
     expect(error.message).not.toContain("hunter2");
     expect(error.message).toContain("redis://***@db.example:6379/0");

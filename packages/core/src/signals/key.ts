@@ -1,4 +1,4 @@
-import { InvalidKeyError, type PersistErrorContext } from "./errors.js";
+import { InvalidKeyError, type PersistErrorContext } from "../errors.js";
 
 /** The longest strategy name or symbol, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 255;

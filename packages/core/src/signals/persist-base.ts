@@ -1,5 +1,5 @@
 import type { SignalKey } from "./key.js";
-import type { ISignalRow } from "./signal.js";
+import type { ISignalRow } from "./row.js";
 
 /** One entry of an atomic batch write. */
 export interface SignalEntry extends SignalKey {
@@ -7,7 +7,19 @@ export interface SignalEntry extends SignalKey {
 }
 
 /**
- * A signal store. Implement these three methods (plus any optional capability) to add a backend;
+ * A signal store: the seed's three methods plus optional capabilities.
+ *
+ * What every bundled backend guarantees (each is a `RecordSignalStore` over its record store, and
+ * `@persist-kit/contract` checks each promise): keys and rows are checked before any I/O; a write
+ * is atomic (the old row or the new one, never a mix) and durable once it resolves; a read returns
+ * exactly what was written, every number bit-identical, `null` only when nothing is stored, and a
+ * `CorruptDataError` for stored data that does not parse or validate; every error is a
+ * `PersistError` with the backend, operation, key and outcome.
+ *
+ * What `PersistSignalAdapter` adds on top: operations on one key in call order, one shared read
+ * per key, every failure reported to `listenError`.
+ *
+ * Implement these three methods (plus any optional capability) to add a backend;
  * `@persist-kit/contract` proves an implementation keeps the promises.
  *
  * @example
@@ -31,7 +43,11 @@ export interface PersistBase {
   close?(): Promise<void>;
   /** Resolves when the store answers; rejects with a backend error otherwise. */
   ping?(): Promise<void>;
-  /** Writes every entry or none of them. */
+  /**
+   * Writes every entry: all or none on the bundled backends whose record store declares
+   * `writeMany: "atomic"` (memory, redis, postgres), in order on those that declare `"ordered"`
+   * (mongo); absent where the store has none (file).
+   */
   writeMany?(entries: readonly SignalEntry[]): Promise<void>;
 }
 

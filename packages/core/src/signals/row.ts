@@ -1,4 +1,4 @@
-import { CorruptDataError, errorMessage, InvalidSignalError, type PersistErrorContext } from "./errors.js";
+import { CorruptDataError, errorMessage, InvalidSignalError, type PersistErrorContext } from "../errors.js";
 
 /** Direction of a position. */
 export type SignalPosition = "long" | "short";

@@ -1,44 +1,10 @@
-import { getConfig, type PersistSource } from "./config.js";
-import { createPersist } from "./create-persist.js";
-import { errorMessage, PersistError, type PersistOperation } from "./errors.js";
+import { getConfig, type PersistSource } from "../config.js";
+import { createPersist } from "../create-persist.js";
+import { reportError } from "../error-bus.js";
+import { errorMessage, PersistError, type PersistOperation } from "../errors.js";
 import { assertSignalKey, signalKeyId } from "./key.js";
 import type { PersistBase } from "./persist-base.js";
-import { assertSignalRow, checkStoredSignalRow, type ISignalRow } from "./signal.js";
-
-/** Receives every error an adapter reports; see {@link listenError}. */
-export type ErrorListener = (error: PersistError) => void;
-
-const errorListeners = new Set<ErrorListener>();
-
-/**
- * Subscribes to the errors of every {@link PersistSignalAdapter} in this process, and to what
- * backends report with {@link reportError}. The error is still thrown to the caller; listeners
- * are for logging and alerting. Returns an unsubscribe.
- * @example const stop = listenError((error) => log.error(error.message)); // later: stop()
- */
-export function listenError(listener: ErrorListener): () => void {
-  errorListeners.add(listener);
-  return () => {
-    errorListeners.delete(listener);
-  };
-}
-
-/**
- * Delivers `error` to every {@link listenError} subscriber. Adapters call it for each failure; a
- * backend calls it to tell about something it works around (a server without TTL indexes, say).
- */
-export function reportError(error: PersistError): void {
-  for (const listener of [...errorListeners]) {
-    try {
-      listener(error);
-    } catch (listenerError) {
-      // A broken listener must not hide the original error from the caller; surface it apart.
-      queueMicrotask(() => {
-        throw listenerError;
-      });
-    }
-  }
-}
+import { assertSignalRow, checkStoredSignalRow, type ISignalRow } from "./row.js";
 
 /**
  * What a live bot uses: one open signal per strategy and symbol, recovered after a restart.

@@ -1,0 +1,201 @@
+import { InvalidOptionError, type PersistError, type PersistErrorContext, type PersistOperation } from "../errors.js";
+import { assertRecordCondition, assertRecordKey, namespaceProblem, recordKeyId } from "../records/record-key.js";
+import type {
+  RecordChange,
+  RecordCondition,
+  RecordDeleteOptions,
+  RecordEntry,
+  RecordKey,
+  RecordListOptions,
+  RecordPage,
+  RecordRead,
+  RecordStore,
+  RecordStoreCapabilities,
+  RecordWriteOptions,
+} from "../records/record-store.js";
+import { assertTtl } from "../ttl.js";
+import { KeyedQueue } from "./keyed-queue.js";
+import { Lifecycle } from "./lifecycle.js";
+
+const DEFAULT_PAGE_SIZE = 1_000;
+const MAX_PAGE_SIZE = 10_000;
+
+/** A list request as a backend receives it: every field checked and filled in. */
+export interface ListRequest {
+  readonly prefix: readonly string[];
+  readonly cursor: string | undefined;
+  readonly limit: number;
+}
+
+/**
+ * The part of a record store every backend shares, so each backend keeps only what is its own:
+ * keys, conditions, TTLs and list options are checked before any I/O (an invalid one rejects with
+ * a typed error, nothing sent); operations run only while the store is open and `close()` waits
+ * for them; every failure is wrapped with the backend, operation, key and outcome by the backend's
+ * {@link BaseRecordStore.wrapError}.
+ *
+ * A backend implements the protected `*Record(s)` methods, `pingStore`, `closeStore` and
+ * `wrapError`; they receive checked input and the error context of the operation.
+ */
+export abstract class BaseRecordStore implements RecordStore {
+  abstract readonly name: string;
+  abstract readonly capabilities: RecordStoreCapabilities;
+  /** Open/closed state and the count of running operations. */
+  protected readonly lifecycle = new Lifecycle();
+  /**
+   * `"queue"` (the default): operations on one key reach the backend one at a time, in call order,
+   * through core's keyed queue. `"native"`: the driver already keeps their order (one connection
+   * that answers in order), so no queue is needed.
+   */
+  protected readonly keyOrder: "queue" | "native" = "queue";
+  readonly #queue = new KeyedQueue();
+
+  async read(key: RecordKey): Promise<RecordRead> {
+    const context = this.keyContext("read", key);
+    return this.lifecycle.run(context, () =>
+      this.#inOrder(key, () => this.readRecord(key, context)).catch(this.#wrapper(context)),
+    );
+  }
+
+  async write(key: RecordKey, json: string, options: RecordWriteOptions = {}): Promise<RecordChange> {
+    const context = this.keyContext("write", key);
+    const ttlMs = assertTtl(options.ttlMs, this.name);
+    assertRecordCondition(options.condition, context);
+    if (typeof json !== "string" || json.length === 0) {
+      throw new InvalidOptionError(`the value must be JSON text, got ${typeof json}`, context);
+    }
+    if (ttlMs !== undefined && !this.capabilities.ttl) {
+      throw new InvalidOptionError("this backend has no TTL (ttlMs)", context);
+    }
+    return this.lifecycle.run(context, () =>
+      this.#inOrder(key, () => this.writeRecord(key, json, { condition: options.condition, ttlMs }, context)).catch(
+        this.#wrapper(context),
+      ),
+    );
+  }
+
+  async delete(key: RecordKey, options: RecordDeleteOptions = {}): Promise<RecordChange> {
+    const context = this.keyContext("delete", key);
+    assertRecordCondition(options.condition, context);
+    return this.lifecycle.run(context, () =>
+      this.#inOrder(key, () => this.deleteRecord(key, options.condition, context)).catch(this.#wrapper(context)),
+    );
+  }
+
+  async list(namespace: string, options: RecordListOptions = {}): Promise<RecordPage> {
+    const context: PersistErrorContext = { backend: this.name, operation: "list" };
+    const request = this.#listRequest(namespace, options, context);
+    return this.lifecycle.run(context, () =>
+      this.listRecords(namespace, request, context).catch(this.#wrapper(context)),
+    );
+  }
+
+  async writeMany(entries: readonly RecordEntry[], options: { readonly ttlMs?: number } = {}): Promise<void> {
+    const context: PersistErrorContext = { backend: this.name, operation: "writeMany" };
+    if (this.capabilities.writeMany === "none") {
+      throw new InvalidOptionError("this backend has no writeMany", context);
+    }
+    const ttlMs = assertTtl(options.ttlMs, this.name);
+    for (const entry of entries) {
+      assertRecordKey(entry?.key, context);
+      if (typeof entry.json !== "string" || entry.json.length === 0) {
+        throw new InvalidOptionError("every value must be JSON text", this.keyContext("writeMany", entry.key));
+      }
+    }
+    if (entries.length === 0) {
+      this.lifecycle.assertOpen(context);
+      return;
+    }
+    return this.lifecycle.run(context, () =>
+      (this.keyOrder === "native"
+        ? this.writeManyRecords(entries, ttlMs, context)
+        : this.#queue.runAll(
+            entries.map((entry) => recordKeyId(entry.key)),
+            () => this.writeManyRecords(entries, ttlMs, context),
+          )
+      ).catch(this.#wrapper(context)),
+    );
+  }
+
+  async ping(): Promise<void> {
+    const context: PersistErrorContext = { backend: this.name, operation: "ping" };
+    return this.lifecycle.run(context, () => this.pingStore(context).catch(this.#wrapper(context)));
+  }
+
+  /** Waits for running operations, then releases what the store opened. Later calls reject with `BackendClosedError`. */
+  close(): Promise<void> {
+    const context: PersistErrorContext = { backend: this.name, operation: "close" };
+    return this.lifecycle.close(() => this.closeStore().catch(this.#wrapper(context)));
+  }
+
+  /** The error context of an operation on `key` (checked first): signal keys name their strategy and symbol. */
+  protected keyContext(operation: PersistOperation, key: RecordKey): PersistErrorContext {
+    const context = recordContext(this.name, operation, key);
+    assertRecordKey(key, context);
+    return context;
+  }
+
+  protected abstract readRecord(key: RecordKey, context: PersistErrorContext): Promise<RecordRead>;
+  protected abstract writeRecord(
+    key: RecordKey,
+    json: string,
+    options: { condition: RecordCondition | undefined; ttlMs: number | undefined },
+    context: PersistErrorContext,
+  ): Promise<RecordChange>;
+  protected abstract deleteRecord(
+    key: RecordKey,
+    condition: RecordCondition | undefined,
+    context: PersistErrorContext,
+  ): Promise<RecordChange>;
+  protected abstract listRecords(
+    namespace: string,
+    request: ListRequest,
+    context: PersistErrorContext,
+  ): Promise<RecordPage>;
+  /** Writes the entries as `capabilities.writeMany` declares. Only called when it is not `"none"`. */
+  protected writeManyRecords(
+    _entries: readonly RecordEntry[],
+    _ttlMs: number | undefined,
+    context: PersistErrorContext,
+  ): Promise<void> {
+    return Promise.reject(new InvalidOptionError("this backend has no writeMany", context));
+  }
+  protected abstract pingStore(context: PersistErrorContext): Promise<void>;
+  protected abstract closeStore(): Promise<void>;
+  /** Wraps a failure of this backend's driver, with `wrapDriverError` and the backend's rules. */
+  protected abstract wrapError(error: unknown, context: PersistErrorContext): PersistError;
+
+  #inOrder<T>(key: RecordKey, operation: () => Promise<T>): Promise<T> {
+    return this.keyOrder === "native" ? operation() : this.#queue.run(recordKeyId(key), operation);
+  }
+
+  #wrapper(context: PersistErrorContext): (error: unknown) => never {
+    return (error) => {
+      throw this.wrapError(error, context);
+    };
+  }
+
+  #listRequest(namespace: string, options: RecordListOptions, context: PersistErrorContext): ListRequest {
+    const problem = namespaceProblem(namespace);
+    if (problem !== undefined) throw new InvalidOptionError(problem, context);
+    const prefix = options.prefix ?? [];
+    if (prefix.length > 0) assertRecordKey({ namespace, parts: prefix }, context);
+    const limit = options.limit ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+      throw new InvalidOptionError(`limit must be a whole number from 1 to ${MAX_PAGE_SIZE}, got ${limit}`, context);
+    }
+    if (options.cursor !== undefined && typeof options.cursor !== "string") {
+      throw new InvalidOptionError("cursor must be the cursor of an earlier page", context);
+    }
+    return { prefix, cursor: options.cursor, limit };
+  }
+}
+
+/** The error context of an operation on a record key; a signal key names its strategy and symbol. */
+export function recordContext(backend: string, operation: PersistOperation, key: RecordKey): PersistErrorContext {
+  const parts = Array.isArray(key?.parts) ? key.parts : [];
+  if (key?.namespace === "signal" && parts.length === 2) {
+    return { backend, operation, strategyName: parts[0], symbol: parts[1] };
+  }
+  return { backend, operation, record: { namespace: String(key?.namespace), parts } };
+}

@@ -1,0 +1,131 @@
+import { CorruptDataError, errorMessage, PersistError, type PersistErrorContext } from "../errors.js";
+import { assertSignalKey, type SignalKey } from "../signals/key.js";
+import type { PersistBase, PersistOptions, SignalEntry } from "../signals/persist-base.js";
+import { assertSignalRow, type ISignalRow, parseSignalRow, serializeSignalRow } from "../signals/row.js";
+import { assertTtl } from "../ttl.js";
+import type { RecordKey, RecordStore } from "./record-store.js";
+
+/** The namespace of open signals in every record store. */
+export const SIGNAL_NAMESPACE = "signal";
+
+/** The record key of one open signal: namespace `"signal"`, parts `[strategyName, symbol]`. */
+export function signalRecordKey(symbol: string, strategyName: string): RecordKey {
+  return { namespace: SIGNAL_NAMESPACE, parts: [strategyName, symbol] };
+}
+
+/**
+ * The seed's signal API ({@link PersistBase}) on any {@link RecordStore}, once for every backend:
+ * keys and rows are checked before any I/O, rows are stored as JSON text in the `"signal"`
+ * namespace and checked again when read (a row that fails is a `CorruptDataError` naming the key,
+ * never a silent `null`), and `ttlMs` applies to every write. Every bundled backend class
+ * (`PersistFile`, `PersistRedis`, ...) is one of these over its own record store, reachable as
+ * `records`.
+ *
+ * @example
+ * const persist = new RecordSignalStore(new MemoryRecordStore());
+ * await persist.writeSignalData("BTC/USDT", "momentum", row);
+ */
+export class RecordSignalStore<S extends RecordStore = RecordStore> implements PersistBase {
+  readonly name: string;
+  /** The record store below: revisions, conditions, other namespaces. */
+  readonly records: S;
+  /**
+   * Writes every entry as the record store declares (`records.capabilities.writeMany`): all or
+   * none when `"atomic"`, in order when `"ordered"`; `undefined` when the store has no writeMany.
+   */
+  readonly writeMany: ((entries: readonly SignalEntry[]) => Promise<void>) | undefined;
+  readonly #ttlMs: number | undefined;
+
+  constructor(records: S, options: PersistOptions = {}) {
+    this.records = records;
+    this.name = records.name;
+    this.#ttlMs = assertTtl(options.ttlMs, records.name);
+    this.writeMany = records.capabilities.writeMany === "none" ? undefined : (entries) => this.#writeMany(entries);
+  }
+
+  async writeSignalData(symbol: string, strategyName: string, row: ISignalRow): Promise<void> {
+    const context = this.#context("write", symbol, strategyName);
+    assertSignalKey(symbol, strategyName, context);
+    assertSignalRow(row, context);
+    const json = serializeSignalRow(row);
+    await this.#call(context, () =>
+      this.records.write(signalRecordKey(symbol, strategyName), json, this.#writeOptions()),
+    );
+  }
+
+  async readSignalData(symbol: string, strategyName: string): Promise<ISignalRow | null> {
+    const context = this.#context("read", symbol, strategyName);
+    assertSignalKey(symbol, strategyName, context);
+    const stored = await this.#call(context, () => this.records.read(signalRecordKey(symbol, strategyName)));
+    return stored.found ? parseSignalRow(stored.json, context) : null;
+  }
+
+  async deleteSignalData(symbol: string, strategyName: string): Promise<void> {
+    const context = this.#context("delete", symbol, strategyName);
+    assertSignalKey(symbol, strategyName, context);
+    await this.#call(context, () => this.records.delete(signalRecordKey(symbol, strategyName)));
+  }
+
+  /** Every stored signal key, page by page; with `strategyName`, only that strategy's. */
+  async *keys(options: { strategyName?: string } = {}): AsyncIterable<SignalKey> {
+    const context: PersistErrorContext = { backend: this.name, operation: "keys", strategyName: options.strategyName };
+    if (options.strategyName !== undefined) assertSignalKey("-", options.strategyName, context);
+    const prefix = options.strategyName === undefined ? [] : [options.strategyName];
+    let cursor: string | undefined;
+    do {
+      const page = await this.#call(context, () => this.records.list(SIGNAL_NAMESPACE, { prefix, cursor }));
+      for (const { parts } of page.records) {
+        const [strategyName, symbol] = parts;
+        if (parts.length !== 2 || strategyName === undefined || symbol === undefined) {
+          throw new CorruptDataError(
+            `a signal record has ${parts.length} key parts, not 2: ${JSON.stringify(parts)}`,
+            context,
+          );
+        }
+        yield { strategyName, symbol };
+      }
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+  }
+
+  /** Resolves when the store answers; rejects with a backend error otherwise. */
+  async ping(): Promise<void> {
+    await this.#call({ backend: this.name, operation: "ping" }, () => this.records.ping());
+  }
+
+  /** Waits for running operations, then releases what the store opened; later calls reject. */
+  async close(): Promise<void> {
+    await this.#call({ backend: this.name, operation: "close" }, () => this.records.close());
+  }
+
+  async #writeMany(entries: readonly SignalEntry[]): Promise<void> {
+    const context: PersistErrorContext = { backend: this.name, operation: "writeMany" };
+    const records = entries.map(({ symbol, strategyName, row }) => {
+      const entryContext = { ...context, symbol, strategyName };
+      assertSignalKey(symbol, strategyName, entryContext);
+      assertSignalRow(row, entryContext);
+      return { key: signalRecordKey(symbol, strategyName), json: serializeSignalRow(row) };
+    });
+    const writeMany = this.records.writeMany;
+    if (writeMany === undefined) throw new PersistError("the record store has no writeMany", context);
+    await this.#call(context, () => writeMany.call(this.records, records, this.#writeOptions()));
+  }
+
+  #writeOptions(): { ttlMs?: number } {
+    return this.#ttlMs === undefined ? {} : { ttlMs: this.#ttlMs };
+  }
+
+  #context(operation: PersistErrorContext["operation"], symbol: string, strategyName: string): PersistErrorContext {
+    return { backend: this.name, operation, symbol, strategyName };
+  }
+
+  // A bundled store throws PersistErrors already; a third-party one may not, and is named anyway.
+  async #call<T>(context: PersistErrorContext, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof PersistError) throw error;
+      throw new PersistError(errorMessage(error), { ...context, cause: error });
+    }
+  }
+}
