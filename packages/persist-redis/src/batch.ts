@@ -1,16 +1,17 @@
 import {
   assertSignalKey,
   assertSignalRow,
+  BackendClosedError,
   type ISignalRow,
   type PersistBase,
-  PersistError,
   type PersistErrorContext,
   parseSignalRow,
   serializeSignalRow,
+  signalKeyId,
+  signalRecordKey,
+  wholeNumberOption,
 } from "@persist-kit/core";
-import { readSignal, type SignalWrite, sendWrites } from "./commands.js";
-import type { RedisConnection } from "./connection.js";
-import { signalRedisKey } from "./redis-keys.js";
+import type { BatchChange, RedisRecordStore } from "./redis-record-store.js";
 
 const BACKEND = "redis";
 
@@ -20,14 +21,18 @@ export interface PersistRedisBatchOptions {
   maxBatchSize?: number;
 }
 
-interface QueuedChange extends SignalWrite {
-  strategyName: string;
+/** What the batch writer uses of its `PersistRedis`: the record store and the signal read. */
+interface BatchTarget {
+  readonly records: RedisRecordStore;
+  readSignalData(symbol: string, strategyName: string): Promise<ISignalRow | null>;
 }
 
 /**
  * The backtest writer made by `PersistRedis.createBatchWriter()`: writes and deletes resolve at
  * once and are kept in memory, only the last change of each key; they are sent as pipelines of
- * SET/DEL when `maxBatchSize` keys are queued and on `flush()`. Reads see queued changes.
+ * the same script calls `PersistRedis` makes (so every row carries its revision and reads back
+ * through `PersistRedis`) when `maxBatchSize` keys are queued and on `flush()`. Reads see queued
+ * changes.
  *
  * Not crash-safe: queued changes are lost with the process, and a pipeline is not atomic (a
  * failed flush may have stored part of it). Its error is thrown by the next `flush()`.
@@ -39,32 +44,19 @@ interface QueuedChange extends SignalWrite {
  */
 export class PersistRedisBatch implements PersistBase {
   readonly name = BACKEND;
-  readonly #connection: RedisConnection;
-  readonly #prefix: string;
+  readonly #target: BatchTarget;
   readonly #ttlMs: number | undefined;
   readonly #maxBatchSize: number;
-  #queued = new Map<string, QueuedChange>();
+  #queued = new Map<string, BatchChange>();
   #sending: Promise<void> = Promise.resolve();
   #failure: unknown;
   #closed = false;
 
   /** Made by `PersistRedis.createBatchWriter()`. */
-  constructor(
-    connection: RedisConnection,
-    keys: { prefix: string; ttlMs: number | undefined },
-    options: PersistRedisBatchOptions = {},
-  ) {
-    this.#connection = connection;
-    this.#prefix = keys.prefix;
-    this.#ttlMs = keys.ttlMs;
-    const maxBatchSize = options.maxBatchSize ?? 1_000;
-    if (!Number.isSafeInteger(maxBatchSize) || maxBatchSize < 1) {
-      throw new PersistError(`maxBatchSize must be a whole number >= 1, got ${maxBatchSize}`, {
-        backend: BACKEND,
-        operation: "create",
-      });
-    }
-    this.#maxBatchSize = maxBatchSize;
+  constructor(target: BatchTarget, ttlMs: number | undefined, options: PersistRedisBatchOptions = {}) {
+    this.#target = target;
+    this.#ttlMs = ttlMs;
+    this.#maxBatchSize = wholeNumberOption(BACKEND, "maxBatchSize", options.maxBatchSize, { default: 1_000, min: 1 });
   }
 
   /** Queues the row; resolves at once. It is stored by the next pipeline sent. */
@@ -72,26 +64,25 @@ export class PersistRedisBatch implements PersistBase {
     const context = { backend: BACKEND, operation: "write", symbol, strategyName } as const;
     assertSignalKey(symbol, strategyName, context);
     assertSignalRow(row, context);
-    this.#queue(context, strategyName, symbol, serializeSignalRow(row));
+    this.#queue(context, symbol, strategyName, serializeSignalRow(row));
   }
 
   /** Queues the delete; resolves at once. */
   async deleteSignalData(symbol: string, strategyName: string): Promise<void> {
     const context = { backend: BACKEND, operation: "delete", symbol, strategyName } as const;
     assertSignalKey(symbol, strategyName, context);
-    this.#queue(context, strategyName, symbol, null);
+    this.#queue(context, symbol, strategyName, null);
   }
 
   /** The queued row of the key if there is one, else what the server holds. */
   async readSignalData(symbol: string, strategyName: string): Promise<ISignalRow | null> {
     const context = { backend: BACKEND, operation: "read", symbol, strategyName } as const;
     assertSignalKey(symbol, strategyName, context);
-    const redisKey = signalRedisKey(this.#prefix, strategyName, symbol);
-    const queued = this.#queued.get(redisKey);
-    if (queued !== undefined) return queued.text === null ? null : parseSignalRow(queued.text, context);
+    const queued = this.#queued.get(signalKeyId(symbol, strategyName));
+    if (queued !== undefined) return queued.json === null ? null : parseSignalRow(queued.json, context);
     // A pipeline on its way may hold this key: read after it.
     await this.#sending;
-    return readSignal(this.#connection, context, redisKey);
+    return this.#target.readSignalData(symbol, strategyName);
   }
 
   /**
@@ -113,10 +104,9 @@ export class PersistRedisBatch implements PersistBase {
     await this.flush();
   }
 
-  #queue(context: PersistErrorContext, strategyName: string, symbol: string, text: string | null): void {
-    if (this.#closed) throw new PersistError("the batch writer is closed", context);
-    const redisKey = signalRedisKey(this.#prefix, strategyName, symbol);
-    this.#queued.set(redisKey, { redisKey, text, strategyName });
+  #queue(context: PersistErrorContext, symbol: string, strategyName: string, json: string | null): void {
+    if (this.#closed) throw new BackendClosedError("the batch writer is closed", context);
+    this.#queued.set(signalKeyId(symbol, strategyName), { key: signalRecordKey(symbol, strategyName), json });
     if (this.#queued.size >= this.#maxBatchSize) this.#sendQueued();
   }
 
@@ -126,32 +116,9 @@ export class PersistRedisBatch implements PersistBase {
     const changes = [...this.#queued.values()];
     this.#queued = new Map();
     this.#sending = this.#sending
-      .then(() => this.#send(changes))
+      .then(() => this.#target.records.sendBatch(changes, this.#ttlMs))
       .catch((error: unknown) => {
         this.#failure ??= error;
       });
   }
-
-  // A cluster pipeline must stay within one hash slot, that is one strategy.
-  async #send(changes: QueuedChange[]): Promise<void> {
-    const context = { backend: BACKEND, operation: "writeMany" } as const;
-    const groups = this.#connection.isCluster ? groupByStrategy(changes) : [changes];
-    await Promise.all(
-      groups.map((group) =>
-        this.#connection.run(context, (client) =>
-          sendWrites(client, group, { ttlMs: this.#ttlMs, atomic: false, wait: undefined }, context),
-        ),
-      ),
-    );
-  }
-}
-
-function groupByStrategy(changes: QueuedChange[]): QueuedChange[][] {
-  const groups = new Map<string, QueuedChange[]>();
-  for (const change of changes) {
-    const group = groups.get(change.strategyName);
-    if (group === undefined) groups.set(change.strategyName, [change]);
-    else group.push(change);
-  }
-  return [...groups.values()];
 }

@@ -1,6 +1,5 @@
-import { BackendUnavailableError, PersistError, type PersistErrorContext } from "@persist-kit/core";
+import { BackendUnavailableError, type PersistErrorContext } from "@persist-kit/core";
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
-import { redisError } from "./errors.js";
 
 /** A single-server or cluster ioredis client. */
 export type RedisClient = Redis | Cluster;
@@ -11,7 +10,6 @@ const FIRST_RECONNECT_DELAY_MS = 50;
 
 /** Where the connection comes from and how patient it is. */
 export interface ConnectionSettings {
-  backend: string;
   /** An application's client, used as it is and never closed. */
   client?: RedisClient;
   url: string;
@@ -26,25 +24,29 @@ export interface ConnectionSettings {
 
 /**
  * One ioredis client and the rules every operation goes through: wait for the connection (made
- * on first use), then run, all within a deadline; failures become persist-kit errors.
+ * on first use), then run, all within a deadline. Driver errors are thrown as they are (the
+ * record store wraps them); a missed deadline is a {@link BackendUnavailableError}. Open/closed
+ * state and waiting for running operations are the record store's lifecycle, not this class's.
  */
 export class RedisConnection {
   /** True when the client is a Redis Cluster client. Known before any I/O. */
   readonly isCluster: boolean;
   readonly #settings: ConnectionSettings;
   readonly #owned: boolean;
-  #active = 0;
-  #idle: (() => void) | undefined;
   #client: RedisClient | undefined;
   #lastError: Error | undefined;
   #ready: { promise: Promise<void>; cancel(): void } | undefined;
-  #closing: Promise<void> | undefined;
 
   constructor(settings: ConnectionSettings) {
     this.#settings = settings;
     this.#owned = settings.client === undefined;
     this.#client = settings.client;
     this.isCluster = settings.client === undefined ? settings.clusterNodes !== undefined : settings.client.isCluster;
+  }
+
+  /** The client, once the first operation made it (or the one passed in). */
+  get client(): RedisClient | undefined {
+    return this.#client;
   }
 
   /**
@@ -55,9 +57,8 @@ export class RedisConnection {
   run<T>(
     context: PersistErrorContext,
     operation: (client: RedisClient) => Promise<T>,
-    options: { waits?: boolean; redisKey?: string } = {},
+    options: { waits?: boolean } = {},
   ): Promise<T> {
-    if (this.#closing !== undefined) return Promise.reject(new PersistError("the backend is closed", context));
     const client = this.#client;
     const timeoutMs = this.#settings.timeoutMs + (options.waits ? this.#settings.waitTimeoutMs : 0);
     // A connected client this backend made bounds every command with ioredis' commandTimeout
@@ -68,44 +69,25 @@ export class RedisConnection {
     try {
       started = bounded ? operation(client) : this.#runWithin(timeoutMs, context, operation);
     } catch (error) {
-      started = Promise.reject(error);
+      return Promise.reject(error);
     }
-    this.#active++;
-    // One reaction for both outcomes: each extra promise is a visible share of a local round trip.
-    return started.then(
-      (value) => {
-        this.#settled();
-        return value;
-      },
-      (error: unknown) => {
-        this.#settled();
-        if (isCommandTimeout(error)) throw this.#timeoutError(timeoutMs, context);
-        throw redisError(error, context, options.redisKey);
-      },
-    );
-  }
-
-  #settled(): void {
-    this.#active--;
-    if (this.#active === 0) this.#idle?.();
+    return started.catch((error: unknown) => {
+      throw isCommandTimeout(error) ? this.#timeoutError(timeoutMs, context) : error;
+    });
   }
 
   /**
-   * Waits for running operations, then closes the client if this connection made it. A client
-   * passed in by the application is left open. Closing twice is harmless.
+   * Closes the client if this connection made it; a client passed in by the application is left
+   * open. Called once, by the record store, after its running operations settled.
    */
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
-      if (this.#active > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
-      this.#ready?.cancel();
-      const client = this.#client;
-      if (!this.#owned || client === undefined) return;
-      if (client.status === "ready") {
-        await client.quit().catch(() => {});
-      }
-      if (client.status !== "end") client.disconnect();
-    })();
-    return this.#closing;
+  async close(): Promise<void> {
+    this.#ready?.cancel();
+    const client = this.#client;
+    if (!this.#owned || client === undefined) return;
+    if (client.status === "ready") {
+      await client.quit().catch(() => {});
+    }
+    if (client.status !== "end") client.disconnect();
   }
 
   async #runWithin<T>(

@@ -52,9 +52,10 @@ export interface WaitCommand {
   timeoutMs: number;
 }
 
-/** The servers that hold the data: the single server, or every master of a cluster. */
+/** The servers that hold the data: the single server, or every master of a cluster (in address order). */
 export function dataServers(client: RedisClient): Redis[] {
-  return client.isCluster ? (client as Cluster).nodes("master") : [client as Redis];
+  if (!client.isCluster) return [client as Redis];
+  return (client as Cluster).nodes("master").sort((a, b) => (addressOf(a) < addressOf(b) ? -1 : 1));
 }
 
 /** Reads one server's persistence settings with `INFO` and, where allowed, `CONFIG GET`. */
@@ -97,6 +98,8 @@ export function planWait(
   context: PersistErrorContext,
 ): WaitCommand | undefined {
   const { replicas, timeoutMs } = waits;
+  // Refused before the change is sent.
+  const refused: PersistErrorContext = { ...context, outcome: "not-applied" };
   if (!waits.aof) {
     return replicas === 0
       ? undefined
@@ -104,7 +107,7 @@ export function planWait(
   }
   for (const server of servers) {
     if (!server.appendOnly) {
-      throw new PersistError(`waitForAof needs appendonly yes, but ${server.address} has appendonly no`, context);
+      throw new PersistError(`waitForAof needs appendonly yes, but ${server.address} has appendonly no`, refused);
     }
   }
   if (servers.every((server) => server.supportsWaitAof)) {
@@ -115,7 +118,7 @@ export function planWait(
       throw new PersistError(
         `waitForAof needs WAITAOF (Redis >= 7.2) or appendfsync always, but ${server.address} runs ${server.version} ` +
           `with appendfsync ${server.appendFsync ?? "unknown (CONFIG GET is refused)"}`,
-        context,
+        refused,
       );
     }
   }

@@ -1,10 +1,4 @@
-import {
-  BackendUnavailableError,
-  CorruptDataError,
-  errorMessage,
-  PersistError,
-  type PersistErrorContext,
-} from "@persist-kit/core";
+import { type DriverErrorRules, errorMessage } from "@persist-kit/core";
 
 // Replies that mean "the server cannot take this now": loading its data, busy with a script,
 // failing over, out of memory, unable to persist, not enough replicas. Retrying later can work.
@@ -20,31 +14,51 @@ const UNAVAILABLE_REPLIES = new Set([
   "OOM",
 ]);
 
+// Replies a server gives instead of running the command at all: refused by an ACL or a missing
+// login, redirected, not ready. The scripts raise the floor before they delete, so an OOM refusal
+// of their first write leaves everything as it was.
+const REFUSED_REPLIES = new Set([
+  ...UNAVAILABLE_REPLIES,
+  "NOPERM",
+  "NOAUTH",
+  "WRONGPASS",
+  "NOSCRIPT",
+  "MOVED",
+  "ASK",
+  "CROSSSLOT",
+  "EXECABORT",
+]);
+
+// ioredis' own errors for a command it never wrote to a socket (no offline queue, no connection).
+// ("Connection is closed." is not one: ioredis also rejects commands already sent with it.)
+const NOT_SENT = [/^Stream isn't writeable/, /^Cluster isn't ready/, /^None of startup nodes/];
+
 interface ReplyErrorLike extends Error {
   previousErrors?: Error[];
 }
 
 /**
- * Wraps an ioredis error in the persist-kit error that says what it means. A reply from the server
- * that it cannot work now, and every failure that is not a reply at all (connection refused or
- * reset, closed, timed out, cluster not ready), is a {@link BackendUnavailableError}; a value of
- * the wrong type where a signal should be is a {@link CorruptDataError}; anything else (no
- * permission, wrong password) is a plain {@link PersistError}.
+ * How persist-redis classifies ioredis errors for core's `wrapDriverError`: a reply that the
+ * server cannot work now, and every failure that is not a reply at all (connection refused or
+ * reset, closed, timed out, cluster not ready), means the server is unavailable; a command that
+ * was never sent, or that the server refused before running it, changed nothing.
  */
-export function redisError(error: unknown, context: PersistErrorContext, redisKey?: string): PersistError {
-  if (error instanceof PersistError) return error;
+export const REDIS_ERROR_RULES: DriverErrorRules = {
+  isUnavailable(error) {
+    const code = replyCode(error);
+    return code === undefined ? !isProgrammingError(error) : UNAVAILABLE_REPLIES.has(code);
+  },
+  outcome(error) {
+    const code = replyCode(error);
+    if (code !== undefined) return REFUSED_REPLIES.has(code) ? "not-applied" : "unknown";
+    return NOT_SENT.some((pattern) => pattern.test(errorMessage(error))) ? "not-applied" : "unknown";
+  },
+};
+
+/** The code of a server reply error (`"WRONGTYPE"`, `"NOPERM"`...), looking through EXECABORT; `undefined` for other errors. */
+export function replyCode(error: unknown): string | undefined {
   const reply = replyOf(error);
-  const message = errorMessage(reply ?? error);
-  if (reply === undefined) return new BackendUnavailableError(message, { ...context, cause: error });
-  const code = message.split(" ", 1)[0] ?? "";
-  if (UNAVAILABLE_REPLIES.has(code)) return new BackendUnavailableError(message, { ...context, cause: error });
-  if (code === "WRONGTYPE" && redisKey !== undefined) {
-    return new CorruptDataError(`redis key ${redisKey} holds another type than a string; it was left in place`, {
-      ...context,
-      cause: error,
-    });
-  }
-  return new PersistError(message, { ...context, cause: error });
+  return reply === undefined ? undefined : (reply.message.split(" ", 1)[0] ?? "");
 }
 
 // The server's own reply error, looking through EXECABORT to the command that made it abort.
@@ -52,4 +66,9 @@ function replyOf(error: unknown): Error | undefined {
   if (!(error instanceof Error) || error.name !== "ReplyError") return undefined;
   const first = (error as ReplyErrorLike).previousErrors?.[0];
   return error.message.startsWith("EXECABORT") && first !== undefined ? first : error;
+}
+
+// A bug (a TypeError, say) is not an outage; everything else ioredis throws that is not a reply is.
+function isProgrammingError(error: unknown): boolean {
+  return error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError;
 }

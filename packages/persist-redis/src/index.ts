@@ -3,9 +3,14 @@ export type { RedisDurabilityReport, RedisServerDurability } from "./durability.
 export { fromUrl, PersistRedis, type PersistRedisOptions } from "./persist-redis.js";
 export {
   DEFAULT_PREFIX,
-  decodeName,
-  encodeName,
+  decodeRedisKeyName,
+  encodeRedisKeyName,
+  floorRedisKey,
+  parseRecordRedisKey,
   parseSignalRedisKey,
-  signalKeyPattern,
+  recordKeyPattern,
+  recordRedisKey,
   signalRedisKey,
 } from "./redis-keys.js";
+export { type BatchChange, RedisRecordStore, type RedisRecordStoreOptions } from "./redis-record-store.js";
+export { parseStoredRecord, STORED_RECORD_VERSION, type StoredRecord, storedRecordText } from "./stored-record.js";

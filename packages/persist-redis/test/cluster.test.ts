@@ -48,7 +48,7 @@ describe("hash slots", () => {
     for (const strategy of ["momentum", "a:b", "{tag}", "x}y{", "*"]) {
       const slots = new Set<number>();
       for (const symbol of ["BTC/USDT", "ETH/USDT:USDT", "{other}", "}", "a{b}c"]) {
-        slots.add(await slotOf(signalRedisKey("p:", strategy, symbol)));
+        slots.add(await slotOf(signalRedisKey("p:", { strategyName: strategy, symbol })));
       }
       expect(slots.size).toBe(1);
     }
@@ -73,7 +73,7 @@ describe("hash slots", () => {
 });
 
 describe("writeMany on a cluster", () => {
-  it("writes one strategy's entries together (one slot, MULTI/EXEC)", () =>
+  it("writes one strategy's entries together (one slot, one script call)", () =>
     withPersist(async (persist) => {
       await persist.writeMany([
         { symbol: "BTC/USDT", strategyName: "grid", row: makeSignalRow(1) },
@@ -92,7 +92,7 @@ describe("writeMany on a cluster", () => {
         ])
         .catch((reason) => reason);
       expect(error).toBeInstanceOf(PersistError);
-      expect(error.message).toMatch(/atomic within one strategy only/);
+      expect(error.message).toMatch(/atomic within one hash slot only/);
       expect(await listKeys(persist)).toEqual([]);
     }));
 });
@@ -136,7 +136,7 @@ describe("a cluster client passed in", () => {
         { symbol: "BTC/USDT", strategyName: "a", row: makeSignalRow(1) },
         { symbol: "BTC/USDT", strategyName: "b", row: makeSignalRow(1) },
       ]),
-    ).rejects.toThrow(/atomic within one strategy only/);
+    ).rejects.toThrow(/atomic within one hash slot only/);
     await persist.close();
     expect(client.status).toBe("ready");
     expect(await client.ping()).toBe("PONG");

@@ -5,7 +5,7 @@ import { makeSignalRow } from "@persist-kit/contract";
 import { BackendUnavailableError, PersistError } from "@persist-kit/core";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { PersistRedis, signalRedisKey } from "../src/index.js";
+import { PersistRedis, parseStoredRecord, signalRedisKey } from "../src/index.js";
 import { type PrivateRedis, startPrivateRedis } from "./helpers.js";
 
 const servers: PrivateRedis[] = [];
@@ -111,7 +111,7 @@ describe("waitForAof", () => {
       expect(await persist.readSignalData("BTC/USDT", "aof")).toEqual(makeSignalRow(1));
     } else {
       await expect(write).rejects.toThrow(/waitForAof needs WAITAOF \(Redis >= 7.2\) or appendfsync always/);
-      expect(await rawGet(url, signalRedisKey(persist.prefix, "aof", "BTC/USDT"))).toBeNull();
+      expect(await rawGet(url, signalRedisKey(persist.prefix, { strategyName: "aof", symbol: "BTC/USDT" }))).toBeNull();
     }
   });
 
@@ -122,7 +122,7 @@ describe("waitForAof", () => {
     expect(error).toBeInstanceOf(PersistError);
     expect(error).not.toBeInstanceOf(BackendUnavailableError);
     expect(String(error.message)).toMatch(/waitForAof needs appendonly yes/);
-    expect(await rawGet(url, signalRedisKey(persist.prefix, "aof", "BTC/USDT"))).toBeNull();
+    expect(await rawGet(url, signalRedisKey(persist.prefix, { strategyName: "aof", symbol: "BTC/USDT" }))).toBeNull();
   });
 
   it("on a server that refuses CONFIG and has no WAITAOF, refuses before writing", async () => {
@@ -156,13 +156,17 @@ describe("waitForReplicas (WAIT)", () => {
       expect(report.warnings).toEqual([]);
 
       await persist.writeSignalData("BTC/USDT", "replicated", makeSignalRow(1));
-      const key = signalRedisKey(persist.prefix, "replicated", "BTC/USDT");
-      expect(JSON.parse((await replicaClient.get(key)) ?? "null")).toEqual(makeSignalRow(1));
+      const key = signalRedisKey(persist.prefix, { strategyName: "replicated", symbol: "BTC/USDT" });
+      expect(JSON.parse(parseStoredRecord((await replicaClient.get(key)) ?? "")?.json ?? "null")).toEqual(
+        makeSignalRow(1),
+      );
       await persist.writeMany([
         { symbol: "ETH/USDT", strategyName: "replicated", row: makeSignalRow(2) },
         { symbol: "SOL/USDT", strategyName: "replicated", row: makeSignalRow(3) },
       ]);
-      expect(await replicaClient.exists(signalRedisKey(persist.prefix, "replicated", "SOL/USDT"))).toBe(1);
+      expect(
+        await replicaClient.exists(signalRedisKey(persist.prefix, { strategyName: "replicated", symbol: "SOL/USDT" })),
+      ).toBe(1);
       await persist.deleteSignalData("BTC/USDT", "replicated");
       expect(await replicaClient.get(key)).toBeNull();
 

@@ -5,6 +5,7 @@ import {
   BackendUnavailableError,
   CorruptDataError,
   createPersist,
+  InvalidOptionError,
   InvalidSignalError,
   PersistError,
   type SignalKey,
@@ -72,7 +73,7 @@ describe("connections are made on first use", () => {
 describe("stored data that is not a signal is corrupt, never missing", () => {
   it("an empty string gives CorruptDataError and stays in place", () =>
     withPersist(async (persist) => {
-      const key = signalRedisKey(persist.prefix, "corrupt", "BTC/USDT");
+      const key = signalRedisKey(persist.prefix, { strategyName: "corrupt", symbol: "BTC/USDT" });
       await raw.set(key, "");
       await expect(persist.readSignalData("BTC/USDT", "corrupt")).rejects.toBeInstanceOf(CorruptDataError);
       expect(await raw.get(key)).toBe("");
@@ -80,7 +81,7 @@ describe("stored data that is not a signal is corrupt, never missing", () => {
 
   it("bytes that are not UTF-8 give CorruptDataError, not replacement characters", () =>
     withPersist(async (persist) => {
-      const key = signalRedisKey(persist.prefix, "corrupt", "BTC/USDT");
+      const key = signalRedisKey(persist.prefix, { strategyName: "corrupt", symbol: "BTC/USDT" });
       const json = Buffer.from(JSON.stringify(makeSignalRow(1, { note: "é" })));
       const invalid = Buffer.from(json.toString("latin1"), "latin1");
       invalid[invalid.indexOf(0xc3)] = 0xff;
@@ -92,7 +93,7 @@ describe("stored data that is not a signal is corrupt, never missing", () => {
 
   it("a key of another type (a hash) gives CorruptDataError naming the key, and stays", () =>
     withPersist(async (persist) => {
-      const key = signalRedisKey(persist.prefix, "corrupt", "BTC/USDT");
+      const key = signalRedisKey(persist.prefix, { strategyName: "corrupt", symbol: "BTC/USDT" });
       await raw.hset(key, "id", "x");
       const error = await persist.readSignalData("BTC/USDT", "corrupt").catch((reason) => reason);
       expect(error).toBeInstanceOf(CorruptDataError);
@@ -117,7 +118,10 @@ describe("a client passed in", () => {
 
   it("cannot be combined with url or clusterNodes", () => {
     const client = new Redis(url, { lazyConnect: true });
-    expect(() => new PersistRedis({ client, url })).toThrow(PersistError);
+    expect(() => new PersistRedis({ client, url })).toThrow(InvalidOptionError);
+    expect(() => new PersistRedis({ client, clusterNodes: [{ host: "127.0.0.1", port: 1 }] })).toThrow(
+      InvalidOptionError,
+    );
     client.disconnect();
   });
 });
@@ -146,12 +150,16 @@ describe("writeMany", () => {
   describe("on a server where one key of the batch is refused", () => {
     let server: PrivateRedis;
     beforeAll(async () => {
-      // This user may write only strategy "ok": a SET of another strategy fails inside MULTI.
-      server = await startPrivateRedis(["appendonly yes", "user limited on nopass ~acl:signal:{ok}:* +@all"]);
+      // This user may write only strategy "ok"
+      // (and the floor key of strategy "ok"): the script call naming another strategy's keys fails.
+      server = await startPrivateRedis([
+        "appendonly yes",
+        "user limited on nopass ~acl:signal:{ok}:* ~acl:floor:signal:{ok} +@all",
+      ]);
     });
     afterAll(() => server.destroy());
 
-    it("nothing of the batch is written (MULTI/EXEC)", async () => {
+    it("nothing of the batch is written (one script call over every key)", async () => {
       const persist = new PersistRedis({ url: `redis://limited@127.0.0.1:${server.port}`, prefix: "acl:" });
       try {
         await persist.writeSignalData("BTC/USDT", "ok", makeSignalRow(1));
@@ -173,13 +181,39 @@ describe("writeMany", () => {
 });
 
 describe("keys()", () => {
-  it("skips keys under the prefix that this backend did not write", () =>
+  it("skips keys under the prefix that are not in this layout, floor keys included", () =>
     withPersist(async (persist) => {
       await persist.writeSignalData("BTC/USDT", "mine", makeSignalRow(1));
-      for (const foreign of ["other", "signal:{x}:y:z", "signal:{a%41}:b", "signal:x:y", "signal:{a}:b\u0001"]) {
+      await persist.writeSignalData("ETH/USDT", "mine", makeSignalRow(2));
+      await persist.deleteSignalData("ETH/USDT", "mine");
+      expect(await raw.get(`${persist.prefix}floor:signal:{mine}`)).toBe("2");
+      for (const foreign of [
+        "other",
+        "signal:{a%41}:b",
+        "signal:x:y",
+        "signal:{a}:b\u0001",
+        "signal:{}:b",
+        "signalx:{a}:b",
+      ]) {
         await raw.set(`${persist.prefix}${foreign}`, "{}");
       }
       expect(await listKeys(persist)).toEqual([{ strategyName: "mine", symbol: "BTC/USDT" }]);
+    }));
+
+  it("a key of this layout holding something else is a CorruptDataError naming it, never skipped", () =>
+    withPersist(async (persist) => {
+      await persist.writeSignalData("BTC/USDT", "mine", makeSignalRow(1));
+      await raw.set(`${persist.prefix}signal:{x}:y`, "{}");
+      const error = await listKeys(persist).catch((reason) => reason);
+      expect(error).toBeInstanceOf(CorruptDataError);
+      expect(error.message).toContain(`${persist.prefix}signal:{x}:y`);
+      expect(await raw.get(`${persist.prefix}signal:{x}:y`)).toBe("{}");
+    }));
+
+  it("a record of the signal namespace with three key parts is a CorruptDataError, not a signal", () =>
+    withPersist(async (persist) => {
+      await persist.records.write({ namespace: "signal", parts: ["x", "y", "z"] }, "{}");
+      await expect(listKeys(persist)).rejects.toBeInstanceOf(CorruptDataError);
     }));
 
   it("lists many keys across SCAN pages, each once", () =>
@@ -198,7 +232,9 @@ describe("keys()", () => {
     withPersist(
       async (persist) => {
         await persist.writeSignalData("BTC/USDT", "ttl", makeSignalRow(1));
-        expect(await raw.pttl(signalRedisKey(persist.prefix, "ttl", "BTC/USDT"))).toBeGreaterThan(0);
+        expect(
+          await raw.pttl(signalRedisKey(persist.prefix, { strategyName: "ttl", symbol: "BTC/USDT" })),
+        ).toBeGreaterThan(0);
         await new Promise((resolve) => setTimeout(resolve, 400));
         expect(await listKeys(persist)).toEqual([]);
       },
@@ -263,7 +299,12 @@ describe("construction and URLs", () => {
   });
 
   it("refuses a prefix with braces and bad numbers", () => {
+    expect(() => new PersistRedis({ prefix: "a{b}:" })).toThrow(InvalidOptionError);
     expect(() => new PersistRedis({ prefix: "a{b}:" })).toThrow(/must not contain/);
+    expect(() => new PersistRedis({ maxReconnectDelayMs: 0.5 })).toThrow(
+      /maxReconnectDelayMs must be a whole number >= 1/,
+    );
+    expect(() => new PersistRedis({}).createBatchWriter({ maxBatchSize: 0 })).toThrow(InvalidOptionError);
     expect(() => new PersistRedis({ timeoutMs: 0 })).toThrow(/timeoutMs/);
     expect(() => new PersistRedis({ waitTimeoutMs: 0 })).toThrow(/waitTimeoutMs/);
     expect(() => new PersistRedis({ waitForReplicas: -1 })).toThrow(/waitForReplicas/);

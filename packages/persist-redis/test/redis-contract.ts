@@ -2,7 +2,13 @@ import { fileURLToPath } from "node:url";
 import { runPersistContract } from "@persist-kit/contract";
 import type { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { PersistRedis, type PersistRedisOptions, signalRedisKey } from "../src/index.js";
+import {
+  PersistRedis,
+  type PersistRedisOptions,
+  parseStoredRecord,
+  signalRedisKey,
+  storedRecordText,
+} from "../src/index.js";
 import { closedPort, deleteKeys, uniquePrefix } from "./helpers.js";
 
 const WORKER = fileURLToPath(new URL("./fixtures/redis-worker.mjs", import.meta.url));
@@ -44,10 +50,18 @@ export function runRedisContract(deployment: {
         await deleteKeys(raw, runPrefix);
         await raw.quit();
       },
+      // The row's JSON inside the v1 envelope, sliced out as stored (never re-encoded), so the
+      // suite sees exactly the bytes a read would parse.
       raw: {
-        read: (backend, symbol, strategyName) => rawClient().get(signalRedisKey(backend.prefix, strategyName, symbol)),
+        read: async (backend, symbol, strategyName) => {
+          const stored = await rawClient().get(signalRedisKey(backend.prefix, { strategyName, symbol }));
+          if (stored === null) return null;
+          const record = parseStoredRecord(stored);
+          if (record === undefined) throw new Error(`not a v1 record: ${stored}`);
+          return record.json;
+        },
         write: async (backend, symbol, strategyName, text) => {
-          await rawClient().set(signalRedisKey(backend.prefix, strategyName, symbol), text);
+          await rawClient().set(signalRedisKey(backend.prefix, { strategyName, symbol }), storedRecordText(1, text));
         },
       },
       worker: { module: WORKER, options: (backend) => ({ ...target, prefix: backend.prefix }) },

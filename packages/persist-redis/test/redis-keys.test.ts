@@ -4,11 +4,14 @@ import fc from "fast-check";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  decodeName,
-  encodeName,
+  decodeRedisKeyName,
+  encodeRedisKeyName,
+  floorRedisKey,
   PersistRedis,
+  parseRecordRedisKey,
   parseSignalRedisKey,
-  signalKeyPattern,
+  recordKeyPattern,
+  recordRedisKey,
   signalRedisKey,
 } from "../src/index.js";
 import { deleteKeys, uniquePrefix } from "./helpers.js";
@@ -33,25 +36,30 @@ function hashTag(key: string): string {
 
 describe("key encoding", () => {
   it("escapes : { } * ? [ ] \\ and % and nothing else", () => {
-    expect(encodeName("ETH/USDT:USDT")).toBe("ETH/USDT%3AUSDT");
-    expect(encodeName("{a}*?[b]\\%")).toBe("%7Ba%7D%2A%3F%5Bb%5D%5C%25");
-    expect(encodeName("BTC/USDT ビット 😀")).toBe("BTC/USDT ビット 😀");
-    expect(signalRedisKey("bot:", "momentum", "ETH/USDT:USDT")).toBe("bot:signal:{momentum}:ETH/USDT%3AUSDT");
+    expect(encodeRedisKeyName("ETH/USDT:USDT")).toBe("ETH/USDT%3AUSDT");
+    expect(encodeRedisKeyName("{a}*?[b]\\%")).toBe("%7Ba%7D%2A%3F%5Bb%5D%5C%25");
+    expect(encodeRedisKeyName("BTC/USDT ビット 😀")).toBe("BTC/USDT ビット 😀");
+    expect(signalRedisKey("bot:", { strategyName: "momentum", symbol: "ETH/USDT:USDT" })).toBe(
+      "bot:signal:{momentum}:ETH/USDT%3AUSDT",
+    );
+    expect(recordRedisKey("bot:", { namespace: "risk", parts: ["a:b", "c", "d}"] })).toBe("bot:risk:{a%3Ab}:c:d%7D");
+    expect(floorRedisKey("bot:", { namespace: "risk", parts: ["a:b", "c"] })).toBe("bot:floor:risk:{a%3Ab}");
   });
 
   it("decodes only what it encodes, so each name has one key", () => {
-    expect(decodeName("%3A%25")).toBe(":%");
-    for (const foreign of ["%41", "%3a", "%", "%3", "a:b", "{x}", "a*"]) expect(decodeName(foreign)).toBeUndefined();
+    expect(decodeRedisKeyName("%3A%25")).toBe(":%");
+    for (const foreign of ["%41", "%3a", "%", "%3", "a:b", "{x}", "a*"])
+      expect(decodeRedisKeyName(foreign)).toBeUndefined();
   });
 
   it("names round-trip, never collide, and the strategy is the hash tag (property)", () => {
     fc.assert(
       fc.property(prefix, name, name, name, name, (keyPrefix, strategyA, symbolA, strategyB, symbolB) => {
-        const keyA = signalRedisKey(keyPrefix, strategyA, symbolA);
-        const keyB = signalRedisKey(keyPrefix, strategyB, symbolB);
+        const keyA = signalRedisKey(keyPrefix, { strategyName: strategyA, symbol: symbolA });
+        const keyB = signalRedisKey(keyPrefix, { strategyName: strategyB, symbol: symbolB });
         expect(parseSignalRedisKey(keyPrefix, keyA)).toEqual({ strategyName: strategyA, symbol: symbolA });
         expect(keyA === keyB).toBe(strategyA === strategyB && symbolA === symbolB);
-        expect(hashTag(keyA)).toBe(encodeName(strategyA));
+        expect(hashTag(keyA)).toBe(encodeRedisKeyName(strategyA));
         expect(hashTag(keyA) === hashTag(keyB)).toBe(strategyA === strategyB);
       }),
       { numRuns: 2_000 },
@@ -60,8 +68,8 @@ describe("key encoding", () => {
 
   it("the contract's tricky names round-trip", () => {
     for (const tricky of TRICKY_NAMES) {
-      expect(decodeName(encodeName(tricky))).toBe(tricky);
-      expect(parseSignalRedisKey("p:", signalRedisKey("p:", tricky, tricky))).toEqual({
+      expect(decodeRedisKeyName(encodeRedisKeyName(tricky))).toBe(tricky);
+      expect(parseSignalRedisKey("p:", signalRedisKey("p:", { strategyName: tricky, symbol: tricky }))).toEqual({
         strategyName: tricky,
         symbol: tricky,
       });
@@ -69,8 +77,28 @@ describe("key encoding", () => {
   });
 
   it("escapes glob characters of the prefix in SCAN patterns", () => {
-    expect(signalKeyPattern("a*[b]?\\:")).toBe("a\\*\\[b\\]\\?\\\\:signal:{*}:*");
-    expect(signalKeyPattern("bot:", "a*")).toBe("bot:signal:{a%2A}:*");
+    expect(recordKeyPattern("a*[b]?\\:", "signal")).toBe("a\\*\\[b\\]\\?\\\\:signal:{*}*");
+    expect(recordKeyPattern("bot:", "signal", ["a*", "ignored"])).toBe("bot:signal:{a%2A}*");
+  });
+
+  it("record keys of any namespace and part count round-trip; a floor key is never a record key (property)", () => {
+    const namespace = fc.stringMatching(/^[a-z][a-z0-9-]{0,5}$/);
+    const parts = fc.array(name, { minLength: 1, maxLength: 8 });
+    fc.assert(
+      fc.property(prefix, namespace, parts, namespace, (keyPrefix, space, keyParts, otherSpace) => {
+        const key = { namespace: space, parts: keyParts };
+        const redisKey = recordRedisKey(keyPrefix, key);
+        expect(parseRecordRedisKey(keyPrefix, space, redisKey)).toEqual(keyParts);
+        expect(hashTag(redisKey)).toBe(encodeRedisKeyName(keyParts[0] as string));
+        // The floor key shares the record's hash slot, and no namespace reads it as a record.
+        const floorKey = floorRedisKey(keyPrefix, key);
+        expect(hashTag(floorKey)).toBe(hashTag(redisKey));
+        expect(parseRecordRedisKey(keyPrefix, otherSpace, floorKey)).toBeUndefined();
+        expect(parseRecordRedisKey(keyPrefix, "floor", floorKey)).toBeUndefined();
+        if (otherSpace !== space) expect(parseRecordRedisKey(keyPrefix, otherSpace, redisKey)).toBeUndefined();
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });
 

@@ -3,10 +3,10 @@
 // the same data, while one PersistRedis instance keeps being used.
 
 import { makeSignalRow, makeTrialRow } from "@persist-kit/contract";
-import { BackendUnavailableError, type ISignalRow } from "@persist-kit/core";
+import { BackendUnavailableError, type ISignalRow, type RecordKey } from "@persist-kit/core";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PersistRedis } from "../src/index.js";
+import { PersistRedis, RedisRecordStore } from "../src/index.js";
 import { type PrivateRedis, startPrivateRedis } from "./helpers.js";
 
 const DURABLE_CONFIG = ["appendonly yes", "appendfsync always", 'save ""'];
@@ -116,6 +116,63 @@ describe("a redis-server killed with SIGKILL and restarted", () => {
       expect(await raw.config("GET", "appendfsync")).toEqual(["appendfsync", "always"]);
     } finally {
       raw.disconnect();
+    }
+  });
+});
+
+describe("revisions after a redis-server kill -9 and restart (appendfsync always)", () => {
+  let server: PrivateRedis;
+  let store: RedisRecordStore;
+  const deleted: RecordKey = { namespace: "risk", parts: ["deleted", "BTC/USDT"] };
+  const raised: RecordKey = { namespace: "risk", parts: ["raised", "BTC/USDT"] };
+  const looping: RecordKey = { namespace: "risk", parts: ["loop", "BTC/USDT"] };
+
+  beforeAll(async () => {
+    server = await startPrivateRedis(DURABLE_CONFIG);
+    store = new RedisRecordStore({ url: server.url, timeoutMs: TIMEOUT_MS, maxReconnectDelayMs: 200 });
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await server?.destroy();
+  });
+
+  it("never go back: deleted keys keep their floor, written keys at least their last acknowledged revision", async () => {
+    for (let index = 0; index < 3; index++) await store.write(deleted, `${index}`);
+    expect(await store.delete(deleted)).toEqual({ applied: true, revision: 4 });
+    expect(await store.write(raised, "1", { condition: { below: 7 } })).toEqual({ applied: true, revision: 7 });
+    let acknowledged = 0;
+    const writer = (async () => {
+      for (;;) {
+        try {
+          acknowledged = (await store.write(looping, `${acknowledged + 1}`)).revision;
+        } catch {
+          return;
+        }
+      }
+    })();
+    while (acknowledged < 50) await new Promise((resolve) => setTimeout(resolve, 5));
+    await server.stop("SIGKILL");
+    await writer;
+    await server.start();
+
+    const fresh = new RedisRecordStore({ url: server.url, timeoutMs: TIMEOUT_MS });
+    try {
+      for (const reader of [store, fresh]) {
+        expect(await reader.read(deleted)).toEqual({ found: false, revision: 4 });
+        expect(await reader.read({ ...deleted, parts: ["deleted", "other"] })).toEqual({ found: false, revision: 4 });
+        expect(await reader.read(raised)).toEqual({ found: true, json: "1", revision: 7 });
+        // The one write in flight at the kill may have landed too.
+        const loop = await reader.read(looping);
+        expect([acknowledged, acknowledged + 1]).toContain(loop.revision);
+      }
+      expect(await fresh.write(deleted, "again")).toEqual({ applied: true, revision: 5 });
+      expect(await store.write(deleted, "stale", { condition: { revision: 4 } })).toEqual({
+        applied: false,
+        revision: 5,
+      });
+    } finally {
+      await fresh.close();
     }
   });
 });

@@ -1,0 +1,482 @@
+import {
+  assertExclusiveOptions,
+  BaseRecordStore,
+  CorruptDataError,
+  decodeStoredText,
+  InvalidOptionError,
+  type ListedRecord,
+  type ListRequest,
+  type PersistError,
+  type PersistErrorContext,
+  type RecordChange,
+  type RecordCondition,
+  type RecordEntry,
+  type RecordKey,
+  type RecordPage,
+  type RecordRead,
+  type RecordStoreCapabilities,
+  RetryingOnce,
+  recordContext,
+  wholeNumberOption,
+  wrapDriverError,
+} from "@persist-kit/core";
+import type { ClusterNode, ClusterOptions, Redis, RedisOptions } from "ioredis";
+import { type RedisClient, RedisConnection } from "./connection.js";
+import {
+  checkWaitReply,
+  type DurabilityWaits,
+  dataServers,
+  describeServers,
+  planWait,
+  type RedisDurabilityReport,
+  type RedisServerDurability,
+  readServerDurability,
+} from "./durability.js";
+import { REDIS_ERROR_RULES, replyCode } from "./errors.js";
+import { decodeListCursor, encodeListCursor, type ListPosition } from "./list-cursor.js";
+import {
+  assertPrefix,
+  DEFAULT_PREFIX,
+  floorRedisKey,
+  parseRecordRedisKey,
+  recordKeyPattern,
+  recordRedisKey,
+} from "./redis-keys.js";
+import {
+  CORRUPT_FLOOR,
+  CORRUPT_RECORD,
+  conditionArguments,
+  DELETE_RECORD,
+  queueScript,
+  type RecordScript,
+  runScript,
+  type ScriptReply,
+  scriptPipeline,
+  ttlArgument,
+  WRITE_MANY_RECORDS,
+  WRITE_RECORD,
+} from "./scripts.js";
+import { parseFloor, parseStoredRecord } from "./stored-record.js";
+
+const BACKEND = "redis";
+const DEFAULT_URL = "redis://127.0.0.1:6379";
+// Keys asked for per SCAN call (a hint to the server): at least this many, so a sparse pattern
+// on a large keyspace needs few round trips; at most the larger bound, so a call stays short.
+const MIN_SCAN_COUNT = 100;
+const MAX_SCAN_COUNT = 1_000;
+// SCAN calls per page at most; a page may then hold fewer keys than its limit, never more.
+const MAX_SCANS_PER_PAGE = 32;
+
+/** Where the store connects and how patient it is; {@link PersistRedisOptions} adds `ttlMs`. */
+export interface RedisRecordStoreOptions {
+  /** Server URL (`redis://` or `rediss://`, with user, password and database). Default: `"redis://127.0.0.1:6379"`. */
+  url?: string;
+  /** Start nodes of a Redis Cluster; when given, a cluster client is made instead of a single-server one. Default: none. */
+  clusterNodes?: ClusterNode[];
+  /** An ioredis `Redis` or `Cluster` of the application; used as it is and never closed by this backend. Default: none. */
+  client?: RedisClient;
+  /** Further ioredis options for the client this backend makes (password, tls, db...); the failure settings below win. Default: `{}`. */
+  redisOptions?: RedisOptions;
+  /** Further ioredis `Cluster` options for the cluster client this backend makes. Default: `{}`. */
+  clusterOptions?: ClusterOptions;
+  /** Put before every key; must not contain `{` or `}`. Default: `"persist-kit:"`. */
+  prefix?: string;
+  /** Longest time, in ms, an operation takes (waiting for a connection included) before it rejects with `BackendUnavailableError`. Default: `5000`. */
+  timeoutMs?: number;
+  /** Longest pause, in ms, between reconnection attempts while the server is down. Default: `2000`. */
+  maxReconnectDelayMs?: number;
+  /** Replicas that must hold each write or delete before it resolves (`WAIT`). Default: `0`. */
+  waitForReplicas?: number;
+  /** Resolve a write or delete only once it is fsynced to the append-only file (`WAITAOF`, Redis >= 7.2; older servers only with `appendfsync always`). Default: `false`. */
+  waitForAof?: boolean;
+  /** Longest time, in ms, to wait for replicas or the fsync, on top of `timeoutMs`. Default: `1000`. */
+  waitTimeoutMs?: number;
+}
+
+/** One change of the batch writer: store `json` under `key`, or delete `key` when `json` is `null`. */
+export interface BatchChange {
+  readonly key: RecordKey;
+  readonly json: string | null;
+}
+
+/**
+ * Records in Redis or Redis Cluster, one string key per record (see `recordRedisKey`) holding a
+ * v1 envelope `{"v":1,"revision":R,"value":<json>}`. Every write and delete is one server-side
+ * script call that decides the condition and the revision, and raises the group's floor key (same
+ * hash slot) in the same atomic step as a delete. A read is one GET (and, for an absent key, one
+ * MGET of the key and its floor). TTL is Redis' own expiry (`PX`, the server's clock); an expired
+ * key falls back to its group's floor (`ttlResetsRevision`).
+ *
+ * @example
+ * const records = new RedisRecordStore({ url: "redis://127.0.0.1:6379" });
+ * const change = await records.write({ namespace: "risk", parts: ["momentum", "BTC/USDT"] }, "{}", { condition: { revision: 0 } });
+ */
+export class RedisRecordStore extends BaseRecordStore {
+  readonly name = BACKEND;
+  readonly capabilities: RecordStoreCapabilities = {
+    // One script over every key; on a cluster only within one hash slot (refused otherwise).
+    writeMany: "atomic",
+    ttl: true,
+    ttlResetsRevision: true,
+    durable: true,
+  };
+  /** The prefix of every key this store reads and writes. */
+  readonly prefix: string;
+  readonly #connection: RedisConnection;
+  readonly #waits: DurabilityWaits;
+  // Read at the first write that waits, before anything is written, and shared by later ones.
+  readonly #servers: RetryingOnce<RedisServerDurability[]>;
+
+  constructor(options: RedisRecordStoreOptions = {}) {
+    super();
+    this.prefix = assertPrefix(options.prefix ?? DEFAULT_PREFIX, BACKEND);
+    assertExclusiveOptions(BACKEND, { client: options.client, url: options.url });
+    assertExclusiveOptions(BACKEND, { client: options.client, clusterNodes: options.clusterNodes });
+    this.#waits = {
+      replicas: wholeNumberOption(BACKEND, "waitForReplicas", options.waitForReplicas, { default: 0, min: 0 }),
+      aof: options.waitForAof ?? false,
+      timeoutMs: wholeNumberOption(BACKEND, "waitTimeoutMs", options.waitTimeoutMs, { default: 1_000, min: 1 }),
+    };
+    this.#connection = new RedisConnection({
+      client: options.client,
+      url: options.url ?? DEFAULT_URL,
+      clusterNodes: options.clusterNodes,
+      redisOptions: options.redisOptions ?? {},
+      clusterOptions: options.clusterOptions ?? {},
+      timeoutMs: wholeNumberOption(BACKEND, "timeoutMs", options.timeoutMs, { default: 5_000, min: 1 }),
+      waitTimeoutMs: this.#waitsForChanges() ? this.#waits.timeoutMs : 0,
+      maxReconnectDelayMs: wholeNumberOption(BACKEND, "maxReconnectDelayMs", options.maxReconnectDelayMs, {
+        default: 2_000,
+        min: 1,
+      }),
+    });
+    this.#servers = new RetryingOnce(() => readDurability(this.#connection.client));
+  }
+
+  /**
+   * What the server does to keep acknowledged writes (append-only file, fsync policy, snapshots,
+   * replicas), for the server or every master of a cluster, judged with this store's waits.
+   */
+  describeDurability(): Promise<RedisDurabilityReport> {
+    const context: PersistErrorContext = { backend: this.name, operation: "describe" };
+    return this.lifecycle.run(context, () =>
+      this.#connection
+        .run(context, readDurability)
+        .then((servers) => describeServers(servers, this.#waits))
+        .catch(this.#wrapper(context)),
+    );
+  }
+
+  /**
+   * For `PersistRedisBatch`: sends unconditional writes and deletes as pipelined script calls (one
+   * pipeline per hash slot on a cluster), so batched rows carry revisions like any other. Not
+   * atomic: a failure may leave part of the changes applied.
+   */
+  sendBatch(changes: readonly BatchChange[], ttlMs: number | undefined): Promise<void> {
+    const context: PersistErrorContext = { backend: this.name, operation: "writeMany" };
+    const groups = this.#connection.isCluster ? groupByHashTag(changes) : [changes];
+    return this.lifecycle.run(context, () =>
+      this.#connection
+        .run(context, async (client) => {
+          await Promise.all(groups.map((group) => this.#sendPipeline(client, group, ttlMs)));
+        })
+        .catch(this.#wrapper(context)),
+    );
+  }
+
+  protected async readRecord(key: RecordKey, context: PersistErrorContext): Promise<RecordRead> {
+    const redisKey = recordRedisKey(this.prefix, key);
+    const stored = await this.#connection
+      .run(context, (client) => client.getBuffer(redisKey))
+      .catch(wrongTypeAsCorrupt(`redis key ${redisKey}`, context));
+    if (stored !== null) return foundRecord(stored, redisKey, context);
+    // The key and its floor in one atomic read: a floor raised after the key was written
+    // (another key's delete) is never reported for it.
+    const floorKey = floorRedisKey(this.prefix, key);
+    const [again, floor] = await this.#connection.run(context, (client) => client.mgetBuffer(redisKey, floorKey));
+    if (again !== null && again !== undefined) return foundRecord(again, redisKey, context);
+    return { found: false, revision: floorOf(floor ?? null, floorKey, context) };
+  }
+
+  protected async writeRecord(
+    key: RecordKey,
+    json: string,
+    options: { condition: RecordCondition | undefined; ttlMs: number | undefined },
+    context: PersistErrorContext,
+  ): Promise<RecordChange> {
+    const keys = this.#scriptKeys(key);
+    const args = [json, ...conditionArguments(options.condition), ttlArgument(options.ttlMs)];
+    return changeOf(await this.#change(context, WRITE_RECORD, keys, args), keys, context);
+  }
+
+  protected async deleteRecord(
+    key: RecordKey,
+    condition: RecordCondition | undefined,
+    context: PersistErrorContext,
+  ): Promise<RecordChange> {
+    const keys = this.#scriptKeys(key);
+    return changeOf(await this.#change(context, DELETE_RECORD, keys, conditionArguments(condition)), keys, context);
+  }
+
+  protected override async writeManyRecords(
+    entries: readonly RecordEntry[],
+    ttlMs: number | undefined,
+    context: PersistErrorContext,
+  ): Promise<void> {
+    if (this.#connection.isCluster) assertOneHashSlot(entries, context);
+    const keys = entries.flatMap(({ key }) => this.#scriptKeys(key));
+    const args = [ttlArgument(ttlMs), ...entries.map(({ json }) => json)];
+    const [code, position] = await this.#change(context, WRITE_MANY_RECORDS, keys, args);
+    const index = position - 1;
+    const entry = entries[index];
+    if (code === 1 || entry === undefined) return;
+    changeOf([code, 0], keys.slice(2 * index, 2 * index + 2), recordContext(this.name, "writeMany", entry.key));
+  }
+
+  protected async listRecords(
+    namespace: string,
+    request: ListRequest,
+    context: PersistErrorContext,
+  ): Promise<RecordPage> {
+    return this.#connection.run(context, (client) => {
+      const servers = dataServers(client);
+      const position = decodeListCursor(request.cursor, servers.length, context);
+      return this.#listPage(servers, namespace, request, position, context);
+    });
+  }
+
+  protected async pingStore(context: PersistErrorContext): Promise<void> {
+    await this.#connection.run(context, async (client) => {
+      await Promise.all(dataServers(client).map((server) => server.ping()));
+    });
+  }
+
+  protected closeStore(): Promise<void> {
+    return this.#connection.close();
+  }
+
+  protected wrapError(error: unknown, context: PersistErrorContext): PersistError {
+    return wrapDriverError(error, context, REDIS_ERROR_RULES);
+  }
+
+  #waitsForChanges(): boolean {
+    return this.#waits.replicas > 0 || this.#waits.aof;
+  }
+
+  #scriptKeys(key: RecordKey): [string, string] {
+    return [recordRedisKey(this.prefix, key), floorRedisKey(this.prefix, key)];
+  }
+
+  #wrapper(context: PersistErrorContext): (error: unknown) => never {
+    return (error) => {
+      throw this.wrapError(error, context);
+    };
+  }
+
+  // One script call; with waits, the WAIT/WAITAOF right after it on the same connection.
+  async #change(
+    context: PersistErrorContext,
+    script: RecordScript,
+    keys: readonly string[],
+    args: readonly string[],
+  ): Promise<ScriptReply> {
+    const corrupt = wrongTypeAsCorrupt(`redis key ${keys[0]} or ${keys[1]}`, context);
+    if (!this.#waitsForChanges()) {
+      return this.#connection.run(context, (client) => runScript(client, script, keys, args)).catch(corrupt);
+    }
+    try {
+      return await this.#connection
+        .run(context, (client) => this.#changeAndWait(client, context, script, keys, args), { waits: true })
+        .catch(corrupt);
+    } catch (error) {
+      // The server may come back changed (restarted, reconfigured, upgraded): ask again.
+      this.#servers.reset();
+      throw error;
+    }
+  }
+
+  async #changeAndWait(
+    client: RedisClient,
+    context: PersistErrorContext,
+    script: RecordScript,
+    keys: readonly string[],
+    args: readonly string[],
+  ): Promise<ScriptReply> {
+    const wait = planWait(await this.#servers.get(), this.#waits, context);
+    if (wait === undefined) return runScript(client, script, keys, args);
+    // The script's text, not its SHA: after NOSCRIPT ioredis resends a script outside the
+    // pipeline, after the wait, which would then not cover the change.
+    const pipeline = client.pipeline();
+    pipeline.eval(script.lua, keys.length, ...keys, ...args);
+    pipeline.call(wait.name, ...wait.args);
+    const replies = (await pipeline.exec()) ?? [];
+    for (const [error] of replies) if (error) throw error;
+    checkWaitReply(replies[1]?.[1], wait, context);
+    return replies[0]?.[1] as ScriptReply;
+  }
+
+  async #sendPipeline(client: RedisClient, changes: readonly BatchChange[], ttlMs: number | undefined): Promise<void> {
+    const pipeline = scriptPipeline(client);
+    for (const { key, json } of changes) {
+      const keys = this.#scriptKeys(key);
+      if (json === null) queueScript(pipeline, DELETE_RECORD, keys, conditionArguments(undefined));
+      else queueScript(pipeline, WRITE_RECORD, keys, [json, ...conditionArguments(undefined), ttlArgument(ttlMs)]);
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    for (const [index, [error, reply]] of replies.entries()) {
+      const change = changes[index] as BatchChange;
+      const context = recordContext(this.name, change.json === null ? "delete" : "write", change.key);
+      if (error) throw wrongTypeAsCorrupt(`redis key ${recordRedisKey(this.prefix, change.key)}`, context)(error);
+      changeOf(reply as ScriptReply, this.#scriptKeys(change.key), context);
+    }
+  }
+
+  // One page: keys already scanned but not yet returned first (they travel in the cursor), then
+  // further SCAN calls, node after node, until the page is full or the scan budget is spent.
+  async #listPage(
+    servers: readonly Redis[],
+    namespace: string,
+    request: ListRequest,
+    start: ListPosition,
+    context: PersistErrorContext,
+  ): Promise<RecordPage> {
+    const pattern = recordKeyPattern(this.prefix, namespace, request.prefix);
+    const count = Math.min(Math.max(request.limit, MIN_SCAN_COUNT), MAX_SCAN_COUNT);
+    const records: ListedRecord[] = [];
+    const returned = new Set<string>();
+    const listed = (redisKey: string) =>
+      startsWith(parseRecordRedisKey(this.prefix, namespace, redisKey), request.prefix);
+    let position = start;
+    let scans = 0;
+    while (records.length < request.limit) {
+      const server = servers[position.node];
+      if (server === undefined) break;
+      if (position.pending.length > 0) {
+        const batch = position.pending.slice(0, request.limit - records.length);
+        position = { ...position, pending: position.pending.slice(batch.length) };
+        // SCAN may return a key twice: within a page it is listed once. A cursor comes from the
+        // caller, so its keys are checked again.
+        const fresh = [...new Set(batch)].filter((redisKey) => !returned.has(redisKey) && listed(redisKey));
+        for (const record of await liveRecords(server, fresh, this.prefix, namespace, context)) {
+          returned.add(record.redisKey);
+          records.push({ parts: record.parts, revision: record.revision });
+        }
+      } else if (position.done) {
+        position = { node: position.node + 1, scan: "0", done: false, pending: [] };
+      } else if (scans < MAX_SCANS_PER_PAGE) {
+        scans++;
+        const [next, found] = await server.scan(position.scan, "MATCH", pattern, "COUNT", count);
+        position = { node: position.node, scan: next, done: next === "0", pending: found.filter(listed) };
+      } else {
+        break;
+      }
+    }
+    const finished = position.pending.length === 0 && position.done && position.node >= servers.length - 1;
+    return { records, cursor: finished || position.node >= servers.length ? undefined : encodeListCursor(position) };
+  }
+}
+
+async function readDurability(client: RedisClient | undefined): Promise<RedisServerDurability[]> {
+  if (client === undefined) throw new Error("not connected");
+  return Promise.all(dataServers(client).map(readServerDurability));
+}
+
+// The records still stored among `redisKeys` of one node, with their revisions (one pipeline).
+async function liveRecords(
+  server: Redis,
+  redisKeys: readonly string[],
+  prefix: string,
+  namespace: string,
+  context: PersistErrorContext,
+): Promise<{ redisKey: string; parts: string[]; revision: number }[]> {
+  if (redisKeys.length === 0) return [];
+  const pipeline = server.pipeline();
+  for (const redisKey of redisKeys) pipeline.get(redisKey);
+  const replies = (await pipeline.exec()) ?? [];
+  const live: { redisKey: string; parts: string[]; revision: number }[] = [];
+  for (const [index, [error, text]] of replies.entries()) {
+    const redisKey = redisKeys[index] as string;
+    if (error) throw wrongTypeAsCorrupt(`redis key ${redisKey}`, context)(error);
+    // Deleted or expired since the SCAN.
+    if (text === null) continue;
+    const stored = parseStoredRecord(text as string);
+    if (stored === undefined) throw notARecord(redisKey, context);
+    const parts = parseRecordRedisKey(prefix, namespace, redisKey) as string[];
+    live.push({ redisKey, parts, revision: stored.revision });
+  }
+  return live;
+}
+
+function foundRecord(stored: Buffer, redisKey: string, context: PersistErrorContext): RecordRead {
+  const record = parseStoredRecord(decodeStoredText(stored, context, `redis key ${redisKey}`));
+  if (record === undefined) throw notARecord(redisKey, context);
+  return { found: true, json: record.json, revision: record.revision };
+}
+
+function floorOf(stored: Buffer | null, floorKey: string, context: PersistErrorContext): number {
+  const floor = parseFloor(stored === null ? null : stored.toString("latin1"));
+  if (floor === undefined) throw notAFloor(floorKey, context);
+  return floor;
+}
+
+function changeOf(
+  reply: ScriptReply,
+  [recordKey, floorKey]: readonly string[],
+  context: PersistErrorContext,
+): RecordChange {
+  const [code, revision] = reply;
+  if (code === CORRUPT_RECORD) throw notARecord(recordKey as string, context);
+  if (code === CORRUPT_FLOOR) throw notAFloor(floorKey as string, context);
+  return { applied: code === 1, revision };
+}
+
+function notARecord(redisKey: string, context: PersistErrorContext): CorruptDataError {
+  return new CorruptDataError(
+    `redis key ${redisKey} does not hold a v1 record ({"v":1,"revision":R,"value":...}); it was left in place`,
+    context,
+  );
+}
+
+function notAFloor(floorKey: string, context: PersistErrorContext): CorruptDataError {
+  return new CorruptDataError(
+    `the revision floor key ${floorKey} does not hold a whole number; it was left in place`,
+    context,
+  );
+}
+
+// A key of another type than a string (a hash, say) is stored data this backend cannot read.
+function wrongTypeAsCorrupt(where: string, context: PersistErrorContext): (error: unknown) => never {
+  return (error) => {
+    if (replyCode(error) !== "WRONGTYPE") throw error;
+    throw new CorruptDataError(`${where} holds another type than a string; it was left in place`, {
+      ...context,
+      cause: error,
+    });
+  };
+}
+
+function assertOneHashSlot(entries: readonly RecordEntry[], context: PersistErrorContext): void {
+  const tags = new Set(entries.map(({ key }) => key.parts[0]));
+  if (tags.size <= 1) return;
+  const names = [...tags].map((name) => JSON.stringify(name)).join(", ");
+  throw new InvalidOptionError(
+    `on Redis Cluster writeMany is atomic within one hash slot only: every entry needs the same first key part ` +
+      `(the strategy of a signal), got ${tags.size}: ${names}; nothing was written`,
+    context,
+  );
+}
+
+function groupByHashTag(changes: readonly BatchChange[]): BatchChange[][] {
+  const groups = new Map<string | undefined, BatchChange[]>();
+  for (const change of changes) {
+    const tag = change.key.parts[0];
+    const group = groups.get(tag);
+    if (group === undefined) groups.set(tag, [change]);
+    else group.push(change);
+  }
+  return [...groups.values()];
+}
+
+function startsWith(parts: readonly string[] | undefined, prefix: readonly string[]): boolean {
+  return parts !== undefined && prefix.every((part, index) => parts[index] === part);
+}
