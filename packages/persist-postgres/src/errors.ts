@@ -1,25 +1,14 @@
 import {
-  BackendUnavailableError,
+  type DriverErrorRules,
   errorMessage,
+  InvalidOptionError,
   InvalidSignalError,
-  PersistError,
+  isSocketError,
+  type PersistError,
   type PersistErrorContext,
+  type PersistOutcome,
+  wrapDriverError,
 } from "@persist-kit/core";
-
-// Socket-level failures: nothing answered, or the connection broke.
-const UNAVAILABLE_SOCKET_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EHOSTUNREACH",
-  "EHOSTDOWN",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-]);
 
 // SQLSTATEs that say the server is going away, starting, overloaded or not taking writes.
 const UNAVAILABLE_SQLSTATES = new Set([
@@ -32,13 +21,33 @@ const UNAVAILABLE_SQLSTATES = new Set([
 const UNAVAILABLE_MESSAGES =
   /connection terminated|timeout exceeded when trying to connect|query read timeout|connection error and is not queryable/i;
 
-// jsonb cannot hold the character U+0000 (22P05) nor a lone surrogate (22P02, invalid JSON for
-// jsonb); on a write nothing else can produce these codes.
+// Failures that prove the statement never reached the server: it cannot have changed anything.
+const NEVER_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+const NEVER_SENT_MESSAGES = /timeout exceeded when trying to connect|connection error and is not queryable/i;
+
+// The server refused the value as JSON: not JSON text (22P02), or an escape it cannot convert
+// (22P05); on a write nothing else can produce these codes.
 const UNSTORABLE_JSON_SQLSTATES = new Set(["22P05", "22P02"]);
+
+const SQLSTATE = /^[0-9A-Z]{5}$/;
 
 interface DriverError {
   code?: unknown;
   errors?: unknown;
+}
+
+/**
+ * A failure while checking or creating the tables before an operation: the operation itself was
+ * never sent. Carries the driver's `code` so it is classified like the driver error it wraps.
+ */
+export class TablePreparationError extends Error {
+  readonly code: unknown;
+
+  constructor(table: string, cause: unknown) {
+    super(`preparing table ${table}: ${describeCause(cause)}`, { cause });
+    this.name = "TablePreparationError";
+    this.code = (cause as DriverError | null)?.code;
+  }
 }
 
 function codeOf(error: unknown): string | undefined {
@@ -53,47 +62,82 @@ function membersOf(error: unknown): unknown[] {
   return Array.isArray(errors) ? errors : [];
 }
 
+function causeOf(error: unknown): unknown {
+  return error instanceof TablePreparationError ? error.cause : undefined;
+}
+
 /**
  * True when `error` means the server cannot be reached or did not answer in time: refused or
  * broken connections, timeouts, SQLSTATE class 08 (connection exception), 57P01-57P05 (shutdown,
- * crash, starting up), statement timeouts and too many connections.
+ * crash, starting up), statement timeouts, too many connections, a read-only standby.
  */
 export function isUnavailableError(error: unknown): boolean {
   const code = codeOf(error);
-  if (code !== undefined) {
-    if (UNAVAILABLE_SOCKET_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code)) return true;
-    if (code.startsWith("08") || code.startsWith("57P")) return true;
-  }
+  if (isSocketError(error) || (code !== undefined && UNAVAILABLE_SQLSTATES.has(code))) return true;
+  if (code?.startsWith("08") || code?.startsWith("57P")) return true;
   if (UNAVAILABLE_MESSAGES.test(errorMessage(error))) return true;
+  const cause = causeOf(error);
+  if (cause !== undefined && isUnavailableError(cause)) return true;
   return membersOf(error).some(isUnavailableError);
 }
 
-function describeError(error: unknown): string {
-  const message = errorMessage(error) || membersOf(error).map(errorMessage).join("; ") || "unknown error";
+/**
+ * Whether a failed change may have landed: `"not-applied"` when the statement never reached the
+ * server (refused connection, no free connection, tables not ready) or the server answered it
+ * with an error (the statement, and its transaction, rolled back); `"unknown"` when the
+ * connection broke or timed out while the statement was out.
+ */
+export function postgresOutcome(error: unknown): PersistOutcome {
+  if (error instanceof TablePreparationError) return "not-applied";
   const code = codeOf(error);
-  if (code === undefined || message.includes(code)) return message;
-  return /^[0-9A-Z]{5}$/.test(code) ? `${message} (SQLSTATE ${code})` : `${message} (${code})`;
+  if (code !== undefined && NEVER_SENT_CODES.has(code)) return "not-applied";
+  if (NEVER_SENT_MESSAGES.test(errorMessage(error))) return "not-applied";
+  if (code === "57P03" || code === "53300") return "not-applied";
+  const answered = code !== undefined && SQLSTATE.test(code) && !code.startsWith("08") && !code.startsWith("57P");
+  if (answered) return "not-applied";
+  const members = membersOf(error);
+  return members.length > 0 && members.every((member) => postgresOutcome(member) === "not-applied")
+    ? "not-applied"
+    : "unknown";
 }
 
+function describeCause(error: unknown): string {
+  const message = errorMessage(error) || membersOf(error).map(errorMessage).join("; ") || "unknown error";
+  return `${message}${codeSuffix(error, message)}`;
+}
+
+function codeSuffix(error: unknown, message: string): string {
+  const code = codeOf(error);
+  if (code === undefined || message.includes(code)) return "";
+  return SQLSTATE.test(code) ? ` (SQLSTATE ${code})` : ` (${code})`;
+}
+
+/** How persist-postgres classifies pg's errors, for core's `wrapDriverError`. */
+export const POSTGRES_ERROR_RULES: DriverErrorRules = {
+  isUnavailable: isUnavailableError,
+  outcome: postgresOutcome,
+  describe(error) {
+    const own = errorMessage(error);
+    const members = own === "" ? membersOf(error).map(errorMessage).join("; ") : "";
+    return `${members}${codeSuffix(error, own || members)}${isUnavailableError(error) ? " (PostgreSQL is unavailable)" : ""}`;
+  },
+};
+
 /**
- * Wraps a driver error in the matching {@link PersistError} subclass, with the backend, operation
- * and key of `context`. PersistErrors pass through unchanged. `activity` names what was being
- * done when it is not the operation itself (for example preparing the table).
+ * Wraps a pg error in the matching PersistError with the backend, operation, key and outcome. A
+ * value the server refuses as JSON is refused with nothing written: an `InvalidSignalError` for
+ * signal keys, an `InvalidOptionError` for other records and batches.
  */
-export function toPersistError(error: unknown, context: PersistErrorContext, activity?: string): PersistError {
-  if (error instanceof PersistError) return error;
-  const prefix = activity === undefined ? "" : `${activity}: `;
-  const withCause = { ...context, cause: error };
-  if (isUnavailableError(error)) {
-    return new BackendUnavailableError(`${prefix}PostgreSQL is unavailable: ${describeError(error)}`, withCause);
-  }
+export function wrapPostgresError(error: unknown, context: PersistErrorContext): PersistError {
   const writing = context.operation === "write" || context.operation === "writeMany";
   const code = codeOf(error);
   if (writing && code !== undefined && UNSTORABLE_JSON_SQLSTATES.has(code)) {
-    return new InvalidSignalError(
-      `PostgreSQL jsonb cannot store this row (strings must not contain U+0000 or lone surrogates): ${describeError(error)}; nothing was written`,
-      withCause,
-    );
+    const unstorable = context.strategyName === undefined ? InvalidOptionError : InvalidSignalError;
+    return new unstorable(`PostgreSQL refused the value as JSON: ${describeCause(error)}; nothing was written`, {
+      ...context,
+      outcome: "not-applied",
+      cause: error,
+    });
   }
-  return new PersistError(`${prefix}${describeError(error)}`, withCause);
+  return wrapDriverError(error, context, POSTGRES_ERROR_RULES);
 }

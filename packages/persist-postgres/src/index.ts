@@ -1,2 +1,17 @@
+export { POSTGRES_ERROR_RULES } from "./errors.js";
 export { fromUrl, PersistPostgres, type PersistPostgresOptions } from "./persist-postgres.js";
-export { SCHEMA_VERSION, type SignalTableSql, signalTableSql } from "./signal-table.js";
+export { PostgresRecordStore, type PostgresRecordStoreOptions } from "./postgres-record-store.js";
+export {
+  deleteValues,
+  listBounds,
+  type NamedStatement,
+  RECORD_FORMAT,
+  type RecordLocation,
+  type RecordTableSql,
+  readValues,
+  recordLocation,
+  recordTableSql,
+  SCHEMA_VERSION,
+  signalLocation,
+  writeValues,
+} from "./record-table.js";

@@ -3,6 +3,7 @@ import { makeSignalRow } from "@persist-kit/contract";
 import {
   BackendUnavailableError,
   createPersist,
+  InvalidOptionError,
   InvalidSignalError,
   PersistError,
   type SignalEntry,
@@ -65,14 +66,18 @@ describe("writeMany is one transaction", () => {
   it("stores none when the server refuses one entry in the middle", () =>
     withBackend(async (persist) => {
       await persist.writeSignalData("BTC/USDT", "batch", makeSignalRow(1));
-      // Valid for core, but jsonb cannot hold U+0000: the server fails the fourth statement.
+      // Core passes any text to the record store; the server refuses the third as JSON.
+      const signal = (symbol: string, sequence: number) => ({
+        key: { namespace: "signal", parts: ["batch", symbol] },
+        json: JSON.stringify(makeSignalRow(sequence)),
+      });
       const batch = [
-        entry("BTC/USDT", 2),
-        entry("ETH/USDT", 3),
-        entry("XRP/USDT", 4),
-        entry("SOL/USDT", 5, { note: "a\u0000b" }),
+        signal("BTC/USDT", 2),
+        signal("ETH/USDT", 3),
+        { ...signal("XRP/USDT", 4), json: "{" },
+        signal("SOL/USDT", 5),
       ];
-      await expect(persist.writeMany(batch)).rejects.toThrow(InvalidSignalError);
+      await expect(persist.records.writeMany(batch)).rejects.toMatchObject({ outcome: "not-applied" });
       expect(await persist.readSignalData("BTC/USDT", "batch")).toEqual(makeSignalRow(1));
       expect(await storedRows(persist)).toBe(1);
       // The connection was rolled back and reused, not left inside the failed transaction.
@@ -95,15 +100,14 @@ describe("writeMany is one transaction", () => {
     }));
 });
 
-describe("strings jsonb cannot hold are refused, nothing written", () => {
-  it("U+0000 and lone surrogates in a row give InvalidSignalError", () =>
+describe("strings JSON can spell are kept exactly", () => {
+  it("U+0000 and lone surrogates in a row read back as written", () =>
     withBackend(async (persist) => {
       for (const note of ["a\u0000b", "\ud800", "x\udc00"]) {
-        await expect(persist.writeSignalData("BTC/USDT", "strings", makeSignalRow(1, { note }))).rejects.toThrow(
-          /jsonb cannot store this row/,
-        );
+        const row = makeSignalRow(1, { note });
+        await persist.writeSignalData("BTC/USDT", "strings", row);
+        expect(await persist.readSignalData("BTC/USDT", "strings")).toEqual(row);
       }
-      expect(await persist.readSignalData("BTC/USDT", "strings")).toBeNull();
     }));
 });
 
@@ -239,7 +243,12 @@ describe("lifecycle", () => {
         );
       }
     }
-    expect(() => new PersistPostgres({ connectionString: url, pool: {} as pg.Pool })).toThrow(/either pool/);
+    for (const value of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new PersistPostgres({ connectionString: url, queryTimeoutMillis: value })).toThrow(
+        InvalidOptionError,
+      );
+    }
+    expect(() => new PersistPostgres({ connectionString: url, pool: {} as pg.Pool })).toThrow(InvalidOptionError);
   });
 });
 

@@ -1,7 +1,7 @@
 import { runPersistContract } from "@persist-kit/contract";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { PersistPostgres } from "../src/index.js";
+import { PersistPostgres, signalLocation } from "../src/index.js";
 import { adminPool, closedPort, dropSchemas, testDatabaseUrl, uniqueName, WORKER_MODULE } from "./postgres-test-env.js";
 
 // Every backend gets its own table in one schema of this run, dropped at the end.
@@ -30,21 +30,23 @@ runPersistContract(
       await admin.end();
     },
     raw: {
-      // jsonb keeps only valid JSON, so unparsable text cannot even be stored.
+      // The json column keeps only valid JSON, so unparsable text cannot even be stored.
       storesText: false,
       async read(backend, symbol, strategyName) {
+        const { namespace, key } = signalLocation(symbol, strategyName);
         const result = await rawPool().query(
-          `SELECT signal_data::text AS text FROM ${backend.tableName} WHERE strategy_name = $1 AND symbol = $2`,
-          [strategyName, symbol],
+          `SELECT value::text AS text FROM ${backend.tableName} WHERE namespace = $1 AND key = $2::text[]`,
+          [namespace, key],
         );
         return result.rows[0]?.text ?? null;
       },
       async write(backend, symbol, strategyName, text) {
         await backend.ping(); // creates the table
+        const { namespace, key } = signalLocation(symbol, strategyName);
         await rawPool().query(
-          `INSERT INTO ${backend.tableName} (strategy_name, symbol, signal_data) VALUES ($1, $2, $3::jsonb)
-           ON CONFLICT (strategy_name, symbol) DO UPDATE SET signal_data = EXCLUDED.signal_data`,
-          [strategyName, symbol, text],
+          `INSERT INTO ${backend.tableName} (namespace, key, value, revision) VALUES ($1, $2::text[], $3::json, 1)
+           ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, revision = ${backend.tableName}.revision + 1`,
+          [namespace, key, text],
         );
       },
     },

@@ -2,7 +2,7 @@ import { makeSignalRow, makeTrialRow } from "@persist-kit/contract";
 import { BackendUnavailableError, type ISignalRow, type PersistBase } from "@persist-kit/core";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PersistPostgres } from "../src/index.js";
+import { PersistPostgres, PostgresRecordStore } from "../src/index.js";
 import { PrivatePostgres } from "./private-postgres.js";
 
 const TIMEOUTS = { connectionTimeoutMillis: 2_000, statementTimeoutMillis: 3_000, queryTimeoutMillis: 3_000 };
@@ -131,6 +131,40 @@ describe("a private PostgreSQL stopped in immediate mode and started again", () 
     } finally {
       await persist.close();
       await untouched.close();
+    }
+  });
+});
+
+describe("revisions across a server crash (stop -m immediate) and restart", () => {
+  it("every key's revision, deleted keys and their floors included, is kept; the next change goes above it", async () => {
+    const postgres = privateServer();
+    const store = new PostgresRecordStore({ connectionString: postgres.url, table: "revisions", ...TIMEOUTS });
+    try {
+      const keys = Array.from({ length: 6 }, (_, index) => ({
+        namespace: "risk",
+        parts: [`g${index % 2}`, `k${index}`],
+      }));
+      const expected: Array<{ key: (typeof keys)[number]; revision: number }> = [];
+      for (const [index, key] of keys.entries()) {
+        for (let round = 0; round <= index; round++) await store.write(key, `${round}`);
+        const change =
+          index % 3 === 0
+            ? await store.delete(key)
+            : await store.write(key, '"last"', { condition: { below: 50 + index } });
+        expected.push({ key, revision: change.revision });
+      }
+      const before = await Promise.all(keys.map((key) => store.read(key)));
+      await postgres.stopImmediately();
+      await postgres.startAgain();
+      const after = await Promise.all(keys.map((key) => store.read(key)));
+      expect(after).toEqual(before);
+      for (const [index, { key, revision }] of expected.entries()) {
+        expect(after[index]?.revision, JSON.stringify(key.parts)).toBeGreaterThanOrEqual(revision);
+        const next = await store.write(key, '"after"');
+        expect(next.revision).toBeGreaterThan(after[index]?.revision as number);
+      }
+    } finally {
+      await store.close();
     }
   });
 });

@@ -1,9 +1,9 @@
 import { makeSignalRow, runConcurrentWriters } from "@persist-kit/contract";
-import { InvalidKeyError, PersistError } from "@persist-kit/core";
+import { InvalidKeyError, InvalidOptionError, PersistError } from "@persist-kit/core";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PersistPostgres } from "../src/index.js";
-import { quoteIdentifier } from "../src/signal-table.js";
+import { PersistPostgres, recordTableSql } from "../src/index.js";
+import { quoteIdentifier } from "../src/record-table.js";
 import { adminPool, dropSchemas, testDatabaseUrl, uniqueName, WORKER_MODULE } from "./postgres-test-env.js";
 
 let url = "";
@@ -52,37 +52,64 @@ describe("the table is created on first use, once, safely", () => {
         // Each child exits 0 only if its first operation (which creates the table) succeeded.
         await runConcurrentWriters(reader, target, { writers: 2, writesPerWriter: 1, timeoutMs: 20_000 });
         expect(await indexesOf(schema, "raced")).toHaveLength(1);
+        expect(await indexesOf(schema, "raced_floors")).toHaveLength(1);
       } finally {
         await reader.close();
       }
     }
   });
 
-  it("has the documented columns, only the primary key as index, and records its schema version", async () => {
+  it("has the documented columns, only the primary keys as indexes, a signal view, and records its schema version", async () => {
     const schema = freshSchema();
     const persist = new PersistPostgres({ connectionString: url, schema });
     try {
       await persist.writeSignalData("BTC/USDT", "momentum", makeSignalRow(1));
-      const columns = await admin.query(
-        `SELECT column_name, data_type, is_nullable, collation_name FROM information_schema.columns
-         WHERE table_schema = $1 AND table_name = 'persist_signals' ORDER BY ordinal_position`,
-        [schema],
-      );
-      expect(columns.rows).toEqual([
-        { column_name: "strategy_name", data_type: "text", is_nullable: "NO", collation_name: "C" },
-        { column_name: "symbol", data_type: "text", is_nullable: "NO", collation_name: "C" },
-        { column_name: "signal_data", data_type: "jsonb", is_nullable: "NO", collation_name: null },
+      const columnsOf = async (table: string) =>
+        (
+          await admin.query(
+            `SELECT column_name, data_type, is_nullable, collation_name FROM information_schema.columns
+             WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
+            [schema, table],
+          )
+        ).rows;
+      expect(await columnsOf("persist_records")).toEqual([
+        { column_name: "namespace", data_type: "text", is_nullable: "NO", collation_name: "C" },
+        { column_name: "key", data_type: "ARRAY", is_nullable: "NO", collation_name: "C" },
+        { column_name: "value", data_type: "json", is_nullable: "NO", collation_name: null },
+        { column_name: "revision", data_type: "bigint", is_nullable: "NO", collation_name: null },
+        { column_name: "format", data_type: "smallint", is_nullable: "NO", collation_name: null },
         { column_name: "created_at", data_type: "timestamp with time zone", is_nullable: "NO", collation_name: null },
         { column_name: "updated_at", data_type: "timestamp with time zone", is_nullable: "NO", collation_name: null },
         { column_name: "expires_at", data_type: "timestamp with time zone", is_nullable: "YES", collation_name: null },
       ]);
-      expect(await indexesOf(schema, "persist_signals")).toEqual([
-        `CREATE UNIQUE INDEX persist_signals_pkey ON ${schema}.persist_signals USING btree (strategy_name, symbol)`,
+      expect(await columnsOf("persist_records_floors")).toEqual([
+        { column_name: "namespace", data_type: "text", is_nullable: "NO", collation_name: "C" },
+        { column_name: "group_key", data_type: "text", is_nullable: "NO", collation_name: "C" },
+        { column_name: "floor", data_type: "bigint", is_nullable: "NO", collation_name: null },
       ]);
+      expect(await indexesOf(schema, "persist_records")).toEqual([
+        `CREATE UNIQUE INDEX persist_records_pkey ON ${schema}.persist_records USING btree (namespace, key)`,
+      ]);
+      expect(await indexesOf(schema, "persist_records_floors")).toEqual([
+        `CREATE UNIQUE INDEX persist_records_floors_pkey ON ${schema}.persist_records_floors USING btree (namespace, group_key)`,
+      ]);
+      // The documented query and the view both show the open signal, and only it.
+      await persist.records.write({ namespace: "other", parts: ["momentum", "BTC/USDT"] }, "{}");
+      const documented = await admin.query(
+        `SELECT key[1] AS strategy_name, key[2] AS symbol, value FROM "${schema}".persist_records
+         WHERE namespace = 'signal' AND (expires_at IS NULL OR expires_at > now())`,
+      );
+      expect(documented.rows).toEqual([{ strategy_name: "momentum", symbol: "BTC/USDT", value: makeSignalRow(1) }]);
+      const view = await admin.query(`SELECT strategy_name, symbol, signal FROM "${schema}".persist_records_signals`);
+      expect(view.rows).toEqual([{ strategy_name: "momentum", symbol: "BTC/USDT", signal: makeSignalRow(1) }]);
+      const stored = await admin.query(
+        `SELECT format, revision FROM "${schema}".persist_records WHERE namespace = 'signal'`,
+      );
+      expect(stored.rows).toEqual([{ format: 1, revision: "1" }]);
       const comment = await admin.query("SELECT obj_description(to_regclass($1), 'pg_class') AS comment", [
         persist.tableName,
       ]);
-      expect(comment.rows[0].comment).toBe("persist-kit signal table, schema version 1");
+      expect(comment.rows[0].comment).toBe("persist-kit record table, schema version 1");
     } finally {
       await persist.close();
     }
@@ -91,10 +118,8 @@ describe("the table is created on first use, once, safely", () => {
   it("a table created beforehand by hand is used as it is", async () => {
     const schema = freshSchema();
     await admin.query(`CREATE SCHEMA "${schema}"`);
-    await admin.query(`CREATE TABLE "${schema}".signals (
-      strategy_name text NOT NULL, symbol text NOT NULL, signal_data jsonb NOT NULL,
-      created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(),
-      expires_at timestamptz, PRIMARY KEY (strategy_name, symbol))`);
+    // Created with the package's own DDL, as its README says, but by hand and ahead of time.
+    for (const statement of recordTableSql(schema, "signals").setup) await admin.query(statement);
     const persist = new PersistPostgres({ connectionString: url, schema, table: "signals" });
     try {
       await persist.writeSignalData("BTC/USDT", "momentum", makeSignalRow(1));
@@ -109,15 +134,15 @@ describe("the table is created on first use, once, safely", () => {
     const first = new PersistPostgres({ connectionString: url, schema });
     await first.ping();
     await first.close();
-    const qualified = `"${schema}".persist_signals`;
-    await admin.query(`COMMENT ON TABLE ${qualified} IS 'persist-kit signal table, schema version 99'`);
+    const qualified = `"${schema}".persist_records`;
+    await admin.query(`COMMENT ON TABLE ${qualified} IS 'persist-kit record table, schema version 99'`);
     const persist = new PersistPostgres({ connectionString: url, schema });
     try {
       const refused = persist.readSignalData("BTC/USDT", "momentum");
       await expect(refused).rejects.toThrow(PersistError);
       await expect(refused).rejects.toThrow(/schema version 99, newer than the 1/);
       // The failed preparation is not remembered: once the table is usable, the same instance works.
-      await admin.query(`COMMENT ON TABLE ${qualified} IS 'persist-kit signal table, schema version 1'`);
+      await admin.query(`COMMENT ON TABLE ${qualified} IS 'persist-kit record table, schema version 1'`);
       await persist.writeSignalData("BTC/USDT", "momentum", makeSignalRow(2));
       expect(await persist.readSignalData("BTC/USDT", "momentum")).toEqual(makeSignalRow(2));
     } finally {
@@ -151,7 +176,15 @@ describe("the table is created on first use, once, safely", () => {
 });
 
 describe("names that look like SQL are plain data", () => {
-  const injections = ["'; DROP TABLE x; --", '"; DROP TABLE x; --', "x'); DELETE FROM persist_signals; --", "$1", "\\"];
+  const injections = [
+    "'; DROP TABLE x; --",
+    '"; DROP TABLE x; --',
+    "x'); DELETE FROM persist_records; --",
+    "$1",
+    "\\",
+    '{"a",b}',
+    "NULL",
+  ];
 
   it("strategy names and symbols like '; DROP TABLE x; -- are stored and read back verbatim", async () => {
     const schema = freshSchema();
@@ -168,7 +201,7 @@ describe("names that look like SQL are plain data", () => {
         expect(await persist.readSignalData("BTC/USDT", name)).toEqual(makeSignalRow(index + 100));
       }
       const stored = await admin.query(
-        `SELECT strategy_name, symbol FROM ${persist.tableName} WHERE strategy_name = symbol ORDER BY strategy_name`,
+        `SELECT key[1] AS strategy_name, key[2] AS symbol FROM ${persist.tableName} WHERE key[1] = key[2] ORDER BY key`,
       );
       expect(stored.rows.map((row) => row.symbol)).toEqual([...injections].sort());
       const listed = [];
@@ -190,7 +223,8 @@ describe("names that look like SQL are plain data", () => {
       "'; DROP TABLE x; --",
       'x"; DROP TABLE x; --',
       'signals" (id int); --',
-      "public.persist_signals",
+      "public.persist_records",
+      "a".repeat(56),
       "with space",
       "",
       "1signals",
@@ -201,13 +235,16 @@ describe("names that look like SQL are plain data", () => {
     ];
     for (const name of refused) {
       expect(() => new PersistPostgres({ connectionString: url, table: name as string }), String(name)).toThrow(
-        PersistError,
+        InvalidOptionError,
       );
+      if (name === "a".repeat(56)) continue; // a schema may be longer: nothing is added to its name
       expect(() => new PersistPostgres({ connectionString: url, schema: name as string }), String(name)).toThrow(
         /schema must match/,
       );
     }
-    expect(new PersistPostgres({ connectionString: url, table: "a".repeat(63) }).table).toHaveLength(63);
+    // 55 + "_signals" is 63: every companion name fits PostgreSQL's identifier length.
+    expect(new PersistPostgres({ connectionString: url, table: "a".repeat(55) }).table).toHaveLength(55);
+    expect(new PersistPostgres({ connectionString: url, schema: "a".repeat(63) }).schema).toHaveLength(63);
   });
 
   it("identifiers are always quoted, so a mixed-case table name is kept as written", async () => {
@@ -217,8 +254,10 @@ describe("names that look like SQL are plain data", () => {
     try {
       expect(persist.tableName).toBe(`"${schema}"."MixedCase_Signals"`);
       await persist.writeSignalData("BTC/USDT", "momentum", makeSignalRow(1));
-      const found = await admin.query("SELECT tablename FROM pg_tables WHERE schemaname = $1", [schema]);
-      expect(found.rows).toEqual([{ tablename: "MixedCase_Signals" }]);
+      const found = await admin.query("SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename", [
+        schema,
+      ]);
+      expect(found.rows).toEqual([{ tablename: "MixedCase_Signals" }, { tablename: "MixedCase_Signals_floors" }]);
     } finally {
       await persist.close();
     }

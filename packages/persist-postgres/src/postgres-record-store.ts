@@ -1,0 +1,369 @@
+import {
+  assertExclusiveOptions,
+  BaseRecordStore,
+  InvalidOptionError,
+  type ListRequest,
+  PersistError,
+  type PersistErrorContext,
+  type RecordChange,
+  type RecordCondition,
+  type RecordEntry,
+  type RecordKey,
+  type RecordPage,
+  type RecordRead,
+  type RecordStoreCapabilities,
+  RetryingOnce,
+  recordKeyId,
+  wholeNumberOption,
+} from "@persist-kit/core";
+import pg, { type Pool, type PoolClient, type PoolConfig, type QueryConfig, type QueryResult } from "pg";
+import { isUnavailableError, TablePreparationError, wrapPostgresError } from "./errors.js";
+import {
+  assertIdentifier,
+  deleteValues,
+  listBounds,
+  type NamedStatement,
+  RECORD_FORMAT,
+  type RecordTableSql,
+  readValues,
+  recordLocation,
+  recordTableSql,
+  SCHEMA_VERSION,
+  schemaVersionOf,
+  writeValues,
+} from "./record-table.js";
+
+const BACKEND = "postgres";
+const DEFAULT_SCHEMA = "public";
+const DEFAULT_TABLE = "persist_records";
+const DEFAULT_CONNECTION_TIMEOUT_MILLIS = 5_000;
+const DEFAULT_STATEMENT_TIMEOUT_MILLIS = 10_000;
+const DEFAULT_QUERY_TIMEOUT_MILLIS = 15_000;
+
+/** Options of {@link PostgresRecordStore}. */
+export interface PostgresRecordStoreOptions {
+  /** PostgreSQL URL, such as `postgres://user:password@host:5432/db`. Default: pg's defaults (`PG*` environment variables). Not with `pool`. */
+  connectionString?: string;
+  /** An existing pool to use instead of creating one; `close()` never ends it. Its own timeouts then apply, except `queryTimeoutMillis`. */
+  pool?: Pool;
+  /** Further settings (ssl, max, ...) for the pool this store creates; the timeout options below take precedence. Ignored with `pool`. */
+  poolConfig?: PoolConfig;
+  /** Schema of the tables, created when missing: letters, digits and `_`, at most 63. Default: `"public"`. */
+  schema?: string;
+  /** Name of the record table, created on first use with `<table>_floors` and the view `<table>_signals`: letters, digits and `_`, at most 55. Default: `"persist_records"`. */
+  table?: string;
+  /** How long to wait for a connection (connect, or a free pooled one) before failing. Default: `5000`. */
+  connectionTimeoutMillis?: number;
+  /** Server-side `statement_timeout` of the connections this store opens. Default: `10000`. */
+  statementTimeoutMillis?: number;
+  /** Client-side limit on each statement's round trip, also with an existing `pool`. Default: `15000`. */
+  queryTimeoutMillis?: number;
+}
+
+/** pg honours `query_timeout` per statement, but its QueryConfig type does not declare it. */
+interface TimedQueryConfig extends QueryConfig {
+  query_timeout: number;
+}
+
+/**
+ * Records in one PostgreSQL table for all namespaces, primary key `(namespace, key)` with the key
+ * parts as a `text[]`, the value as `jsonb`, a `revision`, a `format` and an optional `expires_at`
+ * by the server's clock; revision floors per group in `<table>_floors`. Every write is one
+ * conditional `INSERT ... ON CONFLICT DO UPDATE ... WHERE`, every delete one statement that
+ * removes the record and raises its group's floor; each commits on its own, so with the server's
+ * default `synchronous_commit = on` an acknowledged change survives a crash of the server.
+ *
+ * Tables are created on the first operation, under an advisory lock so several processes can
+ * start at once. Give it a URL (it then owns its pool and `close()` ends it) or an existing
+ * `pg.Pool` (never ended here).
+ *
+ * @example
+ * const store = new PostgresRecordStore({ connectionString: process.env.DATABASE_URL });
+ * const { revision } = await store.write({ namespace: "risk", parts: ["momentum"] }, "{}");
+ * await store.write({ namespace: "risk", parts: ["momentum"] }, "{}", { condition: { revision } });
+ */
+export class PostgresRecordStore extends BaseRecordStore {
+  readonly name = BACKEND;
+  readonly capabilities: RecordStoreCapabilities = {
+    writeMany: "atomic",
+    ttl: true,
+    ttlResetsRevision: false,
+    durable: true,
+  };
+  /** Schema of the tables, as given (unquoted). */
+  readonly schema: string;
+  /** Name of the record table, as given (unquoted). */
+  readonly table: string;
+  /** The SQL this store runs, for review or for running it by hand. */
+  readonly sql: RecordTableSql;
+  readonly #queryTimeoutMillis: number;
+  readonly #poolConfig: PoolConfig | undefined;
+  readonly #ownsPool: boolean;
+  #pool: Pool | undefined;
+  readonly #tables = new RetryingOnce(() => this.#prepareTables());
+
+  constructor(options: PostgresRecordStoreOptions = {}) {
+    super();
+    this.schema = assertIdentifier("schema", options.schema ?? DEFAULT_SCHEMA);
+    this.table = assertIdentifier("table", options.table ?? DEFAULT_TABLE);
+    this.sql = recordTableSql(this.schema, this.table);
+    this.#queryTimeoutMillis = millisOption(
+      "queryTimeoutMillis",
+      options.queryTimeoutMillis,
+      DEFAULT_QUERY_TIMEOUT_MILLIS,
+    );
+    assertExclusive(options);
+    this.#ownsPool = options.pool === undefined;
+    this.#poolConfig = this.#ownsPool ? ownPoolConfig(options) : undefined;
+    this.#pool = options.pool;
+    this.#pool?.on("error", ignoreIdleClientError);
+  }
+
+  /** The quoted `"schema"."table"` that holds the records, ready to use in SQL. */
+  get tableName(): string {
+    return this.sql.qualifiedName;
+  }
+
+  /**
+   * Deletes the records whose TTL has passed and returns how many, raising their groups' floors
+   * so their revisions are kept. Optional housekeeping: expired records already read absent.
+   */
+  async deleteExpired(): Promise<number> {
+    const context: PersistErrorContext = { backend: BACKEND, operation: "delete" };
+    return this.lifecycle.run(context, async () => {
+      try {
+        const result = await this.#query(this.sql.deleteExpired, []);
+        return result.rows[0]?.deleted ?? 0;
+      } catch (error) {
+        throw this.wrapError(error, context);
+      }
+    });
+  }
+
+  protected async readRecord(key: RecordKey, context: PersistErrorContext): Promise<RecordRead> {
+    const { rows } = await this.#query(this.sql.read, readValues(recordLocation(key)));
+    const row = rows[0];
+    const revision = Number(row.revision);
+    if (typeof row.json !== "string") return { found: false, revision };
+    if (row.format !== RECORD_FORMAT) {
+      throw new PersistError(
+        `the record is stored in format ${row.format}, which this version of @persist-kit/persist-postgres does not know (it writes ${RECORD_FORMAT}); upgrade the package`,
+        { ...context, outcome: "not-applied" },
+      );
+    }
+    return { found: true, json: row.json, revision };
+  }
+
+  protected async writeRecord(
+    key: RecordKey,
+    json: string,
+    options: { condition: RecordCondition | undefined; ttlMs: number | undefined },
+  ): Promise<RecordChange> {
+    const { rows } = await this.#query(this.sql.write, writeValues(recordLocation(key), json, options));
+    const { written, current } = rows[0];
+    if (written === null) return { applied: false, revision: Number(current) };
+    return { applied: true, revision: Number(written) };
+  }
+
+  protected async deleteRecord(key: RecordKey, condition: RecordCondition | undefined): Promise<RecordChange> {
+    const { rows } = await this.#query(this.sql.delete, deleteValues(recordLocation(key), condition));
+    const { raised, current, live } = rows[0];
+    if (raised !== null) return { applied: true, revision: Number(raised) };
+    // An unconditional delete of an absent or expired key applies and changes nothing.
+    return { applied: condition === undefined && !live, revision: Number(current) };
+  }
+
+  protected async listRecords(
+    namespace: string,
+    request: ListRequest,
+    context: PersistErrorContext,
+  ): Promise<RecordPage> {
+    const { lower, upper } = listBounds(request.prefix);
+    const after = request.cursor === undefined ? null : decodeCursor(request.cursor, context);
+    // One row more than the page tells whether another page follows.
+    const values = [namespace, lower, upper, after, request.limit + 1];
+    const { rows } = await this.#query(this.sql.list, values);
+    const page = rows.slice(0, request.limit).map((row) => ({
+      parts: JSON.parse(row.parts) as string[],
+      revision: Number(row.revision),
+    }));
+    const last = page.at(-1);
+    return {
+      records: page,
+      cursor: rows.length > request.limit && last !== undefined ? JSON.stringify(last.parts) : undefined,
+    };
+  }
+
+  /**
+   * Writes every entry in one transaction: all of them are stored, or none. The group floors are
+   * share-locked first and the records written in key order, so two batches (or a batch and a
+   * delete) touching the same keys in any order wait for each other instead of deadlocking.
+   */
+  protected override async writeManyRecords(entries: readonly RecordEntry[], ttlMs: number | undefined): Promise<void> {
+    const ordered = [...entries].sort((a, b) => compareIds(recordKeyId(a.key), recordKeyId(b.key)));
+    const groups = ordered.map(({ key }) => [key.namespace, key.parts[0] as string]);
+    await this.#transaction(async (client) => {
+      await this.#query(
+        this.sql.lockFloors,
+        [groups.map(([namespace]) => namespace), groups.map(([, group]) => group)],
+        client,
+      );
+      for (const { key, json } of ordered) {
+        await this.#query(this.sql.write, writeValues(recordLocation(key), json, { ttlMs }), client);
+      }
+    });
+  }
+
+  protected async pingStore(): Promise<void> {
+    await this.#query("SELECT 1", []);
+  }
+
+  protected async closeStore(): Promise<void> {
+    const pool = this.#pool;
+    if (pool === undefined) return;
+    pool.removeListener("error", ignoreIdleClientError);
+    if (this.#ownsPool) await pool.end();
+  }
+
+  protected wrapError(error: unknown, context: PersistErrorContext): PersistError {
+    return wrapPostgresError(error, context);
+  }
+
+  // Every statement waits for the tables; once they are known, it starts at once.
+  async #query(statement: NamedStatement | string, values: unknown[], client?: PoolClient): Promise<QueryResult> {
+    if (!this.#tables.done) await this.#readyTables();
+    return (client ?? this.#usePool()).query(this.#statement(statement, values));
+  }
+
+  async #readyTables(): Promise<void> {
+    try {
+      await this.#tables.get();
+    } catch (error) {
+      if (error instanceof PersistError) throw error;
+      throw new TablePreparationError(this.tableName, error);
+    }
+  }
+
+  async #prepareTables(): Promise<void> {
+    // Most starts find the tables: no DDL then, so a role without CREATE rights works too.
+    if (await this.#tablesExist(this.#usePool())) return;
+    await this.#transaction(async (client) => {
+      await client.query(this.#statement(this.sql.lockSchema, [this.schema]));
+      if (await this.#tablesExist(client)) return;
+      const schema = await client.query(this.#statement(this.sql.schemaExists, [this.schema]));
+      if (schema.rowCount === 0) await client.query(this.#statement(this.sql.createSchema));
+      for (const statement of this.sql.setup) await client.query(this.#statement(statement));
+    });
+  }
+
+  async #tablesExist(queryable: Pool | PoolClient): Promise<boolean> {
+    const names = [this.sql.qualifiedName, this.sql.floorTableName];
+    const result = await queryable.query(this.#statement(this.sql.describeTable, names));
+    const { present, comment } = result.rows[0] as { present: boolean; comment: string | null };
+    if (!present) return false;
+    const version = schemaVersionOf(comment);
+    if (version > SCHEMA_VERSION) {
+      throw new PersistError(
+        `table ${this.tableName} has schema version ${version}, newer than the ${SCHEMA_VERSION} this version of @persist-kit/persist-postgres knows; upgrade the package`,
+        { backend: BACKEND, operation: "init", outcome: "not-applied" },
+      );
+    }
+    return true;
+  }
+
+  async #transaction<T>(body: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#usePool().connect();
+    // A checked-out client has no pool listener: a connection dropped between two statements
+    // would be an unhandled 'error' event. The next statement reports it instead.
+    client.on("error", ignoreIdleClientError);
+    let broken: unknown;
+    try {
+      await client.query(this.#statement("BEGIN"));
+      const result = await body(client);
+      await client.query(this.#statement("COMMIT"));
+      return result;
+    } catch (error) {
+      broken = await this.#rollback(client, error);
+      throw error;
+    } finally {
+      client.removeListener("error", ignoreIdleClientError);
+      // Releasing with an error destroys the connection instead of reusing a broken one.
+      client.release(broken as Error | undefined);
+    }
+  }
+
+  /** Rolls back after `error`; returns the error when the connection must not be reused. */
+  async #rollback(client: PoolClient, error: unknown): Promise<unknown> {
+    if (isUnavailableError(error)) return error;
+    try {
+      await client.query(this.#statement("ROLLBACK"));
+      return undefined;
+    } catch (rollbackError) {
+      return rollbackError;
+    }
+  }
+
+  #statement(statement: NamedStatement | string, values?: unknown[]): TimedQueryConfig {
+    // Built as a literal, not spread: pg copies the config per query, and a spread object makes
+    // that copy measurably slower.
+    const query_timeout = this.#queryTimeoutMillis;
+    if (typeof statement === "string") return { text: statement, values, query_timeout };
+    return { name: statement.name, text: statement.text, values, query_timeout };
+  }
+
+  #usePool(): Pool {
+    if (this.#pool === undefined) {
+      this.#pool = new pg.Pool(this.#poolConfig);
+      this.#pool.on("error", ignoreIdleClientError);
+    }
+    return this.#pool;
+  }
+}
+
+// An idle pooled connection that the server closes emits 'error' on the pool (or on a checked-out
+// client between two statements); unhandled, it would end the process. pg drops that connection,
+// the statement that needed it fails, and the next operation opens a new one.
+function ignoreIdleClientError(): void {}
+
+function millisOption(option: string, value: number | undefined, fallback: number): number {
+  return wholeNumberOption(BACKEND, option, value, { default: fallback, min: 1 });
+}
+
+function assertExclusive(options: PostgresRecordStoreOptions): void {
+  assertExclusiveOptions(BACKEND, { pool: options.pool, connectionString: options.connectionString });
+}
+
+function ownPoolConfig(options: PostgresRecordStoreOptions): PoolConfig {
+  return {
+    application_name: "persist-kit",
+    ...options.poolConfig,
+    ...(options.connectionString === undefined ? {} : { connectionString: options.connectionString }),
+    connectionTimeoutMillis: millisOption(
+      "connectionTimeoutMillis",
+      options.connectionTimeoutMillis,
+      DEFAULT_CONNECTION_TIMEOUT_MILLIS,
+    ),
+    statement_timeout: millisOption(
+      "statementTimeoutMillis",
+      options.statementTimeoutMillis,
+      DEFAULT_STATEMENT_TIMEOUT_MILLIS,
+    ),
+  };
+}
+
+// Key ids are compared as plain strings: any total order serves, as long as every process uses it.
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The key parts a cursor of {@link PostgresRecordStore.list} carries: the last key of the previous page. */
+function decodeCursor(cursor: string, context: PersistErrorContext): string[] {
+  let parts: unknown;
+  try {
+    parts = JSON.parse(cursor);
+  } catch {
+    parts = undefined;
+  }
+  if (Array.isArray(parts) && parts.length > 0 && parts.every((part) => typeof part === "string")) return parts;
+  throw new InvalidOptionError("cursor must be the cursor of an earlier page", context);
+}
