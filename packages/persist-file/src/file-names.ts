@@ -1,11 +1,11 @@
 import path from "node:path";
-import type { SignalKey } from "@persist-kit/core";
+import { type RecordKey, SIGNAL_NAMESPACE, type SignalKey } from "@persist-kit/core";
 
-/** What every signal file name ends with. */
-export const SIGNAL_FILE_EXTENSION = ".json";
+/** What every record file name ends with. */
+export const RECORD_FILE_EXTENSION = ".json";
 
 // A segment plus ".json" stays within the 255-byte file name limit of common file systems.
-const MAX_SEGMENT_LENGTH = 255 - SIGNAL_FILE_EXTENSION.length;
+const MAX_SEGMENT_LENGTH = 255 - RECORD_FILE_EXTENSION.length;
 // Marks a segment whose name goes on in a sub-directory; never produced by encodeName.
 const CONTINUED = "+";
 const KEPT_CHARACTER = /^[a-z0-9_-]$/;
@@ -24,9 +24,9 @@ const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * The result holds no `.`, `/` or `\`, so it is never `.`, `..`, a hidden file or a path, and
  * never ends in `.tmp`. It is plain ASCII whose letter case is fixed by position, so two different
  * names stay different on case-insensitive (`A` vs `a`) and normalizing (`e\u0301` vs `\u00e9`)
- * file systems. It may exceed 255 bytes: {@link signalFilePath} splits long ones.
+ * file systems. It may exceed 255 bytes: {@link recordLocation} splits long ones.
  *
- * Pass only valid names (see `assertSignalKey` in `@persist-kit/core`).
+ * Pass only valid names (see `keyProblem` in `@persist-kit/core`).
  * @example encodeName("BTC/USDT") // "^b^t^c%2F^u^s^d^t"
  */
 export function encodeName(name: string): string {
@@ -98,44 +98,79 @@ export function isContinuedSegment(segment: string): boolean {
   return segment.endsWith(CONTINUED);
 }
 
-/** Where one signal lives: its directory and its file. */
-export interface SignalLocation {
+/**
+ * The directory below `baseDir` that holds the records of every namespace but `"signal"`, one
+ * sub-directory per namespace. Its name starts with `.`, which no encoded name does, so it never
+ * meets a strategy directory.
+ */
+export const RECORDS_DIRECTORY = ".records";
+
+/** Where one record lives: its file, the directory holding it, and its group's directory. */
+export interface RecordLocation {
+  /** The directory that holds `file`. */
   directory: string;
+  /** `{...}/{last part}.json`. */
   file: string;
+  /** The directory of the key's first part: where its group's revision floor and group lock live. */
+  groupDirectory: string;
 }
 
 /**
- * The directory and file of a key: `{baseDir}/{strategy}/{symbol}.json`, each name encoded with
- * {@link encodeName} and split by {@link nameSegments} when long.
+ * The directory that holds every record of `namespace`: `baseDir` itself for signals (so they keep
+ * the documented `{baseDir}/{strategy}/{symbol}.json`), `{baseDir}/.records/{namespace}` otherwise.
+ * Namespaces are lower-case letters, digits and `-` (checked by core), file-name safe as they are.
  */
-export function signalLocation(baseDir: string, symbol: string, strategyName: string): SignalLocation {
-  const symbolSegments = nameSegments(encodeName(symbol));
-  const fileName = `${symbolSegments.pop()}${SIGNAL_FILE_EXTENSION}`;
-  const directory = path.join(baseDir, ...nameSegments(encodeName(strategyName)), ...symbolSegments);
-  return { directory, file: path.join(directory, fileName) };
+export function namespaceDirectory(baseDir: string, namespace: string): string {
+  return namespace === SIGNAL_NAMESPACE ? baseDir : path.join(baseDir, RECORDS_DIRECTORY, namespace);
 }
 
 /**
- * The file holding the signal of `strategyName` and `symbol` under `baseDir`, for tools and tests
- * that look at the store directly. Always inside `baseDir`.
- * @example signalFilePath("./data", "BTC/USDT", "momentum") // "data/momentum/^b^t^c%2F^u^s^d^t.json"
+ * The location of a record: `{namespace directory}/{part 1}/.../{last part}.json`, each part
+ * encoded with {@link encodeName} and split by {@link nameSegments} when long. Always inside
+ * `baseDir`. Pass only keys checked by core (`assertRecordKey`).
  */
-export function signalFilePath(baseDir: string, symbol: string, strategyName: string): string {
-  return signalLocation(baseDir, symbol, strategyName).file;
+export function recordLocation(baseDir: string, key: RecordKey): RecordLocation {
+  const root = namespaceDirectory(baseDir, key.namespace);
+  const segments = key.parts.map((part) => nameSegments(encodeName(part)));
+  const lastSegments = segments.pop() ?? [];
+  const fileName = `${lastSegments.pop()}${RECORD_FILE_EXTENSION}`;
+  const directory = path.join(root, ...segments.flat(), ...lastSegments);
+  const groupDirectory = path.join(root, ...nameSegments(encodeName(key.parts[0] ?? "")));
+  return { directory, file: path.join(directory, fileName), groupDirectory };
 }
 
 /**
- * The key stored at the path made of `strategySegments` and `symbolSegments` (the last without
- * `.json`), or `undefined` unless {@link signalLocation} gives exactly that path for it.
+ * The location of one signal: `{baseDir}/{strategy}/{symbol}.json` (see {@link recordLocation}).
+ * @example signalLocation("./data", { strategyName: "momentum", symbol: "BTC/USDT" }).file
+ * // "data/momentum/^b^t^c%2F^u^s^d^t.json"
  */
-export function keyFromSegments(strategySegments: string[], symbolSegments: string[]): SignalKey | undefined {
-  const strategyName = decodeName(joinSegments(strategySegments));
-  const symbol = decodeName(joinSegments(symbolSegments));
-  if (strategyName === undefined || symbol === undefined) return undefined;
-  const canonical =
-    sameSegments(nameSegments(encodeName(strategyName)), strategySegments) &&
-    sameSegments(nameSegments(encodeName(symbol)), symbolSegments);
-  return canonical ? { strategyName, symbol } : undefined;
+export function signalLocation(baseDir: string, key: SignalKey): RecordLocation {
+  return recordLocation(baseDir, { namespace: SIGNAL_NAMESPACE, parts: [key.strategyName, key.symbol] });
+}
+
+/**
+ * The file holding the signal of `key` under `baseDir`, for tools and tests that look at the store
+ * directly. Always inside `baseDir`.
+ * @example signalFilePath("./data", { strategyName: "momentum", symbol: "BTC/USDT" })
+ * // "data/momentum/^b^t^c%2F^u^s^d^t.json"
+ */
+export function signalFilePath(baseDir: string, key: SignalKey): string {
+  return signalLocation(baseDir, key).file;
+}
+
+/**
+ * The key parts stored at the path made of `segments` (one list of path segments per part, the
+ * last one's last segment without `.json`), or `undefined` unless {@link recordLocation} gives
+ * exactly that path for them.
+ */
+export function partsFromSegments(segments: readonly string[][]): string[] | undefined {
+  const parts: string[] = [];
+  for (const partSegments of segments) {
+    const part = decodeName(joinSegments(partSegments));
+    if (part === undefined || !sameSegments(nameSegments(encodeName(part)), partSegments)) return undefined;
+    parts.push(part);
+  }
+  return parts;
 }
 
 function joinSegments(segments: string[]): string {

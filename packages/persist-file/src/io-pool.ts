@@ -1,10 +1,10 @@
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { IoFailure, IoRequest } from "./durable-io.js";
-import type { IoMessage, IoReply } from "./io-thread.js";
+import type { IoMessage, IoReply } from "./io-worker.js";
+import type { IoFailure, IoRequest } from "./record-jobs.js";
 
-// The thread's module is built beside this file: dist/io-thread.js (ESM) for both builds.
-const IO_THREAD_PATH = fileURLToPath(new URL("./io-thread.js", importMetaUrl()));
+// The thread's module is built beside this file: dist/io-worker.js (ESM) for both builds.
+const IO_WORKER_PATH = fileURLToPath(new URL("./io-worker.js", importMetaUrl()));
 
 function importMetaUrl(): string {
   // tsup's CommonJS build has no import.meta; __filename stands in for it there.
@@ -14,7 +14,7 @@ function importMetaUrl(): string {
 /** A request the file system refused, rebuilt on this side with its `code`. */
 export class IoError extends Error {
   readonly code: string | undefined;
-  /** True when a write failed after its rename: the new row is in place, maybe not yet durable. */
+  /** True when a change failed after its rename: the new file is in place, maybe not yet durable. */
   readonly renamed: boolean;
 
   constructor(failure: IoFailure) {
@@ -39,7 +39,7 @@ interface IoThread {
  * A few worker threads that run {@link IoRequest}s. Started on first use; a thread holds the
  * process open only while it has work, so a backend that is never closed does not keep it alive.
  */
-export class IoThreads {
+export class IoPool {
   readonly #size: number;
   #threads: IoThread[] = [];
   #nextId = 0;
@@ -76,7 +76,7 @@ export class IoThreads {
   #start(): IoThread {
     // The thread runs plain built JavaScript: it needs none of the application's Node flags, and
     // a worker refuses some of them (--input-type, for one).
-    const worker = new Worker(IO_THREAD_PATH, { execArgv: [] });
+    const worker = new Worker(IO_WORKER_PATH, { execArgv: [] });
     const thread: IoThread = { worker, waiting: new Map() };
     const fail = (error: unknown) => {
       this.#threads = this.#threads.filter((other) => other !== thread);

@@ -1,7 +1,7 @@
-// Entry of the I/O threads started by ./io-threads.ts: one message in, one synchronous sequence of
+// Entry of the I/O threads started by ./io-pool.ts: one message in, one synchronous sequence of
 // system calls, one message out.
 import { parentPort } from "node:worker_threads";
-import { describeFailure, type IoRequest, runIoRequest } from "./durable-io.js";
+import { describeFailure, type IoRequest, runIoRequest } from "./record-jobs.js";
 
 /** A request as it travels to an I/O thread. */
 export interface IoMessage {
@@ -13,7 +13,7 @@ export interface IoMessage {
 export type IoReply = { id: number; result: unknown } | { id: number; failure: ReturnType<typeof describeFailure> };
 
 const port = parentPort;
-if (port === null) throw new Error("io-thread.js runs as a worker thread of @persist-kit/persist-file");
+if (port === null) throw new Error("io-worker.js runs as a worker thread of @persist-kit/persist-file");
 
 port.on("message", ({ id, request }: IoMessage) => {
   let reply: IoReply;

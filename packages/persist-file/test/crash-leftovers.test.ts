@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { makeSignalRow } from "@persist-kit/contract";
 import { type SignalKey, serializeSignalRow } from "@persist-kit/core";
@@ -47,7 +48,9 @@ function tempFileName(pid: number): string {
 
 async function newStore(): Promise<string> {
   const baseDir = await mkdtemp(path.join(root, "store-"));
-  await mkdir(path.dirname(signalFilePath(baseDir, "BTC/USDT", STRATEGY)), { recursive: true });
+  await mkdir(path.dirname(signalFilePath(baseDir, { strategyName: STRATEGY, symbol: "BTC/USDT" })), {
+    recursive: true,
+  });
   return baseDir;
 }
 
@@ -60,7 +63,7 @@ async function listKeys(persist: PersistFile): Promise<SignalKey[]> {
 describe("a crashed writer's temp file is removed at start-up and never read", () => {
   it("a temp file of a dead process is removed before the first operation; a corrupt target stays and is reported", async () => {
     const baseDir = await newStore();
-    const target = signalFilePath(baseDir, "BTC/USDT", STRATEGY);
+    const target = signalFilePath(baseDir, { strategyName: STRATEGY, symbol: "BTC/USDT" });
     const directory = path.dirname(target);
     const temp = path.join(directory, tempFileName(deadPid()));
     // A complete, valid row in the temp file: reading it would hide the corruption.
@@ -75,7 +78,10 @@ describe("a crashed writer's temp file is removed at start-up and never read", (
       expect((error as Error).message).toContain("BTC/USDT");
       expect(await readdir(directory)).toEqual([path.basename(target)]);
       expect(await readFile(target, "utf8")).toBe(CORRUPT);
-      expect(await listKeys(persist)).toEqual([{ strategyName: STRATEGY, symbol: "BTC/USDT" }]);
+      const listing = (await listKeys(persist).catch((caught: unknown) => caught)) as Error;
+      expect(listing).toMatchObject({ name: "CorruptDataError", operation: "list" });
+      expect(listing.message).toContain(target);
+      expect(await readFile(target, "utf8")).toBe(CORRUPT);
     } finally {
       await persist.close();
     }
@@ -83,7 +89,7 @@ describe("a crashed writer's temp file is removed at start-up and never read", (
 
   it("a temp file with no target beside it reads as absent and is never listed", async () => {
     const baseDir = await newStore();
-    const directory = path.dirname(signalFilePath(baseDir, "ETH/USDT", STRATEGY));
+    const directory = path.dirname(signalFilePath(baseDir, { strategyName: STRATEGY, symbol: "ETH/USDT" }));
     await writeFile(path.join(directory, tempFileName(deadPid())), serializeSignalRow(makeSignalRow(3)));
     const persist = new PersistFile({ baseDir });
     try {
@@ -97,7 +103,7 @@ describe("a crashed writer's temp file is removed at start-up and never read", (
 
   it("a temp file of a live process is left alone: that process may be writing it right now", async () => {
     const baseDir = await newStore();
-    const directory = path.dirname(signalFilePath(baseDir, "BTC/USDT", STRATEGY));
+    const directory = path.dirname(signalFilePath(baseDir, { strategyName: STRATEGY, symbol: "BTC/USDT" }));
     const otherProcess = path.join(directory, tempFileName(livePid()));
     const thisProcess = path.join(directory, tempFileName(process.pid));
     await writeFile(otherProcess, "{");
@@ -107,7 +113,7 @@ describe("a crashed writer's temp file is removed at start-up and never read", (
       await persist.writeSignalData("BTC/USDT", STRATEGY, makeSignalRow(1));
       expect(await listKeys(persist)).toEqual([{ strategyName: STRATEGY, symbol: "BTC/USDT" }]);
       expect((await readdir(directory)).sort()).toEqual(
-        [otherProcess, thisProcess, signalFilePath(baseDir, "BTC/USDT", STRATEGY)]
+        [otherProcess, thisProcess, signalFilePath(baseDir, { strategyName: STRATEGY, symbol: "BTC/USDT" })]
           .map((file) => path.basename(file))
           .sort(),
       );
@@ -118,7 +124,7 @@ describe("a crashed writer's temp file is removed at start-up and never read", (
 
   it("a temp file older than an hour is removed even when its pid is alive (pids are reused)", async () => {
     const baseDir = await newStore();
-    const directory = path.dirname(signalFilePath(baseDir, "BTC/USDT", STRATEGY));
+    const directory = path.dirname(signalFilePath(baseDir, { strategyName: STRATEGY, symbol: "BTC/USDT" }));
     const temp = path.join(directory, tempFileName(livePid()));
     await writeFile(temp, "{");
     const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
@@ -150,7 +156,7 @@ describe("a crashed writer's temp file is removed at start-up and never read", (
 
   it("files that only look like temp files are not touched", async () => {
     const baseDir = await newStore();
-    const directory = path.dirname(signalFilePath(baseDir, "BTC/USDT", STRATEGY));
+    const directory = path.dirname(signalFilePath(baseDir, { strategyName: STRATEGY, symbol: "BTC/USDT" }));
     const foreign = ["notes.tmp", `.${deadPid()}.tmp`, `.0-${"0".repeat(16)}.tmp`, "README"];
     for (const name of foreign) await writeFile(path.join(directory, name), "kept");
     const persist = new PersistFile({ baseDir });
@@ -162,3 +168,107 @@ describe("a crashed writer's temp file is removed at start-up and never read", (
     }
   });
 });
+
+/** `/proc/<pid>/stat` field 22 (start time), as the lock owner records it; Linux only. */
+function startTimeOf(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] as string;
+}
+
+function bootId(): string {
+  return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+}
+
+/** A lock file as another process would have left it beside the key's record file. */
+async function leaveLock(lockFile: string, owner: { pid: number; start?: string; host?: string }): Promise<void> {
+  await mkdir(path.dirname(lockFile), { recursive: true });
+  const content = {
+    pid: owner.pid,
+    start: owner.start ?? startTimeOf(owner.pid),
+    boot: bootId(),
+    host: owner.host ?? hostname(),
+    token: randomBytes(16).toString("hex"),
+  };
+  await writeFile(lockFile, JSON.stringify(content));
+}
+
+function keyLockOf(baseDir: string, symbol: string): string {
+  const file = signalFilePath(baseDir, { strategyName: STRATEGY, symbol });
+  return path.join(path.dirname(file), `.${path.basename(file, ".json")}.lk`);
+}
+
+describe.skipIf(process.platform !== "linux")(
+  "a lock left by a dead process is broken; a live owner's lock is waited for",
+  () => {
+    it("a key lock of a killed process: the next write takes it at once and leaves no lock behind", async () => {
+      const baseDir = await newStore();
+      const persist = new PersistFile({ baseDir, lockTimeoutMs: 60_000 });
+      try {
+        await persist.ping();
+        // Left after the start-up sweep, so the write itself must break it.
+        await leaveLock(keyLockOf(baseDir, "BTC/USDT"), { pid: deadPid(), start: "1" });
+        const started = Date.now();
+        await persist.writeSignalData("BTC/USDT", STRATEGY, makeSignalRow(1));
+        expect(Date.now() - started).toBeLessThan(5_000);
+        const directory = path.dirname(signalFilePath(baseDir, { strategyName: STRATEGY, symbol: "BTC/USDT" }));
+        expect(await readdir(directory)).toEqual(["^b^t^c%2F^u^s^d^t.json"]);
+      } finally {
+        await persist.close();
+      }
+    });
+
+    it("a lock whose pid now belongs to another process (another start time) is broken", async () => {
+      const baseDir = await newStore();
+      const persist = new PersistFile({ baseDir, lockTimeoutMs: 60_000 });
+      try {
+        await persist.ping();
+        await leaveLock(keyLockOf(baseDir, "BTC/USDT"), { pid: livePid(), start: "1" });
+        await persist.writeSignalData("BTC/USDT", STRATEGY, makeSignalRow(1));
+        expect(await persist.readSignalData("BTC/USDT", STRATEGY)).toEqual(makeSignalRow(1));
+      } finally {
+        await persist.close();
+      }
+    });
+
+    it("a dead process's group lock does not stop the first write of a new key; the sweep removes it too", async () => {
+      const baseDir = await newStore();
+      const groupLock = path.join(baseDir, STRATEGY, ".group.lock");
+      await leaveLock(groupLock, { pid: deadPid(), start: "1" });
+      const persist = new PersistFile({ baseDir, lockTimeoutMs: 60_000 });
+      try {
+        await persist.ping();
+        expect(await readdir(path.dirname(groupLock))).toEqual([]);
+        await leaveLock(groupLock, { pid: deadPid(), start: "1" });
+        await persist.writeSignalData("ETH/USDT", STRATEGY, makeSignalRow(1));
+        expect(await readdir(path.dirname(groupLock))).toEqual(["^e^t^h%2F^u^s^d^t.json"]);
+      } finally {
+        await persist.close();
+      }
+    });
+
+    for (const [owner, describeOwner] of [
+      [() => ({ pid: livePid() }), "a live process"],
+      [() => ({ pid: deadPid(), start: "1", host: "another-host" }), "a process of another host"],
+    ] as const) {
+      it(`a lock of ${describeOwner} is never broken: the write fails at lockTimeoutMs with nothing changed`, async () => {
+        const baseDir = await newStore();
+        const persist = new PersistFile({ baseDir, lockTimeoutMs: 300 });
+        try {
+          await persist.writeSignalData("BTC/USDT", STRATEGY, makeSignalRow(1));
+          const lock = keyLockOf(baseDir, "BTC/USDT");
+          await leaveLock(lock, owner());
+          const error = await persist.writeSignalData("BTC/USDT", STRATEGY, makeSignalRow(2)).catch((caught) => caught);
+          expect(error).toMatchObject({ name: "BackendUnavailableError", operation: "write", outcome: "not-applied" });
+          expect((error as Error).message).toContain("another process holds the key's lock");
+          await expect(persist.deleteSignalData("BTC/USDT", STRATEGY)).rejects.toMatchObject({
+            outcome: "not-applied",
+          });
+          expect(await persist.readSignalData("BTC/USDT", STRATEGY)).toEqual(makeSignalRow(1));
+          expect(await readFile(lock, "utf8")).toContain('"pid"');
+        } finally {
+          await persist.close();
+        }
+      });
+    }
+  },
+);

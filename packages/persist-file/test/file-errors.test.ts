@@ -32,13 +32,14 @@ async function storeWithRow(baseDir?: string): Promise<{ baseDir: string; direct
   const persist = new PersistFile({ baseDir: dir });
   await persist.writeSignalData(SYMBOL, STRATEGY, makeSignalRow(1));
   await persist.close();
-  const file = signalFilePath(dir, SYMBOL, STRATEGY);
+  const file = signalFilePath(dir, { strategyName: STRATEGY, symbol: SYMBOL });
   return { baseDir: dir, directory: path.dirname(file), file };
 }
 
 interface ChildOutcome {
   name?: string;
   message?: string;
+  outcome?: string;
   ok?: boolean;
 }
 
@@ -62,7 +63,7 @@ function writeInChild(
       await persist.writeSignalData(symbol, strategy, makeSignalRow(2, { padding: "x".repeat(Number(paddingBytes)) }));
       outcome = { ok: true };
     } catch (error) {
-      outcome = { name: error.name, message: error.message };
+      outcome = { name: error.name, message: error.message, outcome: error.outcome };
     }
     await persist.close();
     process.stdout.write(JSON.stringify(outcome));`;
@@ -109,13 +110,13 @@ function unmount(directory: string): void {
 
 async function expectOnlyTarget(directory: string, file: string): Promise<void> {
   expect(await readdir(directory)).toEqual([path.basename(file)]);
-  expect(JSON.parse(await readFile(file, "utf8"))).toEqual(makeSignalRow(1));
+  expect(JSON.parse(await readFile(file, "utf8"))).toEqual({ format: 1, revision: 1, value: makeSignalRow(1) });
 }
 
 describe("file system errors name the backend, the operation, the key and the file", () => {
   it("a file standing where the strategy directory belongs (ENOTDIR)", async () => {
     const baseDir = await mkdtemp(path.join(root, "store-"));
-    const directory = path.dirname(signalFilePath(baseDir, SYMBOL, STRATEGY));
+    const directory = path.dirname(signalFilePath(baseDir, { strategyName: STRATEGY, symbol: SYMBOL }));
     await writeFile(directory, "not a directory");
     const persist = new PersistFile({ baseDir });
     try {
@@ -146,7 +147,7 @@ describe("file system errors name the backend, the operation, the key and the fi
       const outcome = await writeInChild(baseDir, 0, { uid });
       expect(outcome.name).toBe("BackendUnavailableError");
       expect(outcome.message).toContain("permission denied");
-      expect(outcome.message).toContain("nothing was written, the stored row is unchanged");
+      expect(outcome.outcome).toBe("not-applied");
       await expectOnlyTarget(directory, file);
     } finally {
       await chmod(directory, 0o700);
@@ -159,6 +160,7 @@ describe("file system errors name the backend, the operation, the key and the fi
     const outcome = await writeInChild(baseDir, BIG_PADDING, { shellPrefix: "ulimit -f 16" });
     expect(outcome.name).toBe("BackendUnavailableError");
     expect(outcome.message).toContain("file too large");
+    expect(outcome.outcome).toBe("not-applied");
     await expectOnlyTarget(directory, file);
   });
 
@@ -187,7 +189,7 @@ describe("file system errors name the backend, the operation, the key and the fi
         const error = (await persist.writeSignalData(SYMBOL, STRATEGY, BIG_ROW).catch((caught) => caught)) as Error;
         expect(error).toMatchObject({ name: "BackendUnavailableError", operation: "write" });
         expect(error.message).toContain("disk full");
-        expect(error.message).toContain("nothing was written, the stored row is unchanged");
+        expect(error).toMatchObject({ outcome: "not-applied" });
         await expectOnlyTarget(directory, file);
         expect(await persist.readSignalData(SYMBOL, STRATEGY)).toEqual(makeSignalRow(1));
       } finally {
@@ -219,7 +221,8 @@ describe("file system errors name the backend, the operation, the key and the fi
   it("corrupt stored bytes that are not UTF-8 are reported, not altered", async () => {
     const { baseDir, file } = await storeWithRow();
     // "café" with the é in Latin-1: one byte that is not UTF-8.
-    const bytes = Buffer.from(serializeSignalRow(makeSignalRow(1, { note: "caf#" })), "utf8");
+    const row = serializeSignalRow(makeSignalRow(1, { note: "caf#" }));
+    const bytes = Buffer.from(`{"format":1,"revision":1,"value":${row}}`, "utf8");
     bytes[bytes.indexOf("#")] = 0xe9;
     await writeFile(file, bytes);
     const persist = new PersistFile({ baseDir });
@@ -227,6 +230,12 @@ describe("file system errors name the backend, the operation, the key and the fi
       const error = (await persist.readSignalData(SYMBOL, STRATEGY).catch((caught) => caught)) as Error;
       expect(error).toMatchObject({ name: "CorruptDataError" });
       expect(error.message).toContain(file);
+      expect(error.message).toContain("not UTF-8");
+      const write = (await persist
+        .writeSignalData(SYMBOL, STRATEGY, makeSignalRow(2))
+        .catch((caught) => caught)) as Error;
+      expect(write).toMatchObject({ name: "CorruptDataError", outcome: "not-applied" });
+      expect(await readFile(file)).toEqual(bytes);
     } finally {
       await persist.close();
     }

@@ -99,7 +99,7 @@ describe("names are encoded reversibly into safe file names", () => {
     const baseDir = path.resolve("/store");
     fc.assert(
       fc.property(validName, validName, (symbol, strategyName) => {
-        const file = signalFilePath(baseDir, symbol, strategyName);
+        const file = signalFilePath(baseDir, { strategyName, symbol });
         expect(file.startsWith(`${baseDir}${path.sep}`)).toBe(true);
         for (const segment of segmentsOf(baseDir, file)) {
           expect(Buffer.byteLength(segment)).toBeLessThanOrEqual(255);

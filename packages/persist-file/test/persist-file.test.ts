@@ -74,24 +74,28 @@ describe("operations on one key run in call order", () => {
 });
 
 describe("files and directories", () => {
-  it("a signal file holds the row as readable JSON, owner-only by default", () =>
+  it("a signal file holds a format 1 record: the revision and the row as readable JSON, owner-only by default", () =>
     withStore(async (persist) => {
       await persist.writeSignalData("BTC/USDT", "layout", makeSignalRow(1));
-      const file = signalFilePath(persist.baseDir, "BTC/USDT", "layout");
+      const file = signalFilePath(persist.baseDir, { strategyName: "layout", symbol: "BTC/USDT" });
       expect(path.relative(persist.baseDir, file)).toBe(path.join("layout", "^b^t^c%2F^u^s^d^t.json"));
-      expect(JSON.parse(await readFile(file, "utf8"))).toEqual(makeSignalRow(1));
+      expect(JSON.parse(await readFile(file, "utf8"))).toEqual({ format: 1, revision: 1, value: makeSignalRow(1) });
+      await persist.writeSignalData("BTC/USDT", "layout", makeSignalRow(2));
+      expect(JSON.parse(await readFile(file, "utf8"))).toEqual({ format: 1, revision: 2, value: makeSignalRow(2) });
       if (process.platform !== "win32") {
         expect((await stat(file)).mode & 0o777).toBe(0o600);
         expect((await stat(path.dirname(file))).mode & 0o777).toBe(0o700);
       }
     }));
 
-  it("with ttlMs the file holds {expiresAt, signal}, and an expired key is not listed", () =>
+  it("with ttlMs the record holds expiresAt, and an expired key is not listed", () =>
     withStore(async (persist) => {
       const before = Date.now();
       await persist.writeSignalData("BTC/USDT", "ttl", makeSignalRow(1));
-      const stored = JSON.parse(await readFile(signalFilePath(persist.baseDir, "BTC/USDT", "ttl"), "utf8"));
-      expect(stored.signal).toEqual(makeSignalRow(1));
+      const stored = JSON.parse(
+        await readFile(signalFilePath(persist.baseDir, { strategyName: "ttl", symbol: "BTC/USDT" }), "utf8"),
+      );
+      expect(stored.value).toEqual(makeSignalRow(1));
       expect(stored.expiresAt).toBeGreaterThanOrEqual(before + 1_000);
       const listed: SignalKey[] = [];
       for await (const key of persist.keys()) listed.push(key);
@@ -113,6 +117,9 @@ describe("files and directories", () => {
     expect(() => new PersistFile({ ttlMs: 0 })).toThrow(/ttlMs/);
     expect(() => new PersistFile({ fileMode: -1 })).toThrow(/fileMode/);
     expect(() => new PersistFile({ writeThreads: 0 })).toThrow(/writeThreads/);
+    expect(() => new PersistFile({ lockTimeoutMs: 0.5 })).toThrow(
+      expect.objectContaining({ code: "PERSIST_INVALID_OPTION" }),
+    );
   });
 });
 
@@ -128,10 +135,10 @@ describe("close()", () => {
     await reopened.close();
   });
 
-  it("operations after close() reject with a PersistError", async () => {
+  it("operations after close() reject with BackendClosedError, nothing sent", async () => {
     const persist = new PersistFile({ baseDir: await mkdtemp(path.join(root, "store-")) });
     await persist.close();
-    const closed = expect.objectContaining({ name: "PersistError", backend: "file" });
+    const closed = expect.objectContaining({ code: "PERSIST_BACKEND_CLOSED", backend: "file", outcome: "not-applied" });
     await expect(persist.writeSignalData("BTC/USDT", "closed", makeSignalRow(1))).rejects.toThrow(closed);
     await expect(persist.readSignalData("BTC/USDT", "closed")).rejects.toThrow(closed);
     await expect(persist.deleteSignalData("BTC/USDT", "closed")).rejects.toThrow(closed);
@@ -200,6 +207,9 @@ describe("createPersist('file:...') builds a PersistFile", () => {
   });
 
   it("a file URL naming another host is refused", () => {
-    expect(() => fromUrl("file://example.com/data")).toThrow(expect.objectContaining({ name: "PersistError" }));
+    expect(() => fromUrl("file://example.com/data")).toThrow(
+      expect.objectContaining({ code: "PERSIST_INVALID_OPTION" }),
+    );
+    expect(() => fromUrl("redis://localhost")).toThrow(expect.objectContaining({ code: "PERSIST_INVALID_OPTION" }));
   });
 });

@@ -1,0 +1,217 @@
+// Locks between the processes of one host, for the read-decide-rename step of a conditional
+// write. Node has no flock, so a lock is a file: made complete in a temp file, then hard-linked
+// into place (link fails when the name exists, and a reader never sees a half-written owner). Its
+// owner removes it. A lock whose owner is gone (killed at any moment) is broken by whoever needs
+// it next, through a marker named after the dead owner's token, so two breakers never remove a
+// lock that a third process has taken since.
+import { createHash, randomBytes } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { openNewFile, removeQuietly, tempFileName, writeAll } from "./durable-io.js";
+
+/** Who holds a lock: a process identified beyond its pid (pids are reused), and this one lock's token. */
+interface LockOwner {
+  pid: number;
+  /** The process's start time in clock ticks since boot (`/proc/<pid>/stat`), where Linux tells it. */
+  start: string | null;
+  /** `/proc/sys/kernel/random/boot_id`: a lock from before a reboot has no owner left. */
+  boot: string | null;
+  host: string;
+  token: string;
+}
+
+/** Permission bits of lock files and of the directories made for them. */
+export interface LockModes {
+  fileMode: number;
+  directoryMode: number;
+}
+
+/** A lock was held by a live process until the deadline: nothing was changed. */
+export class LockTimeoutError extends Error {
+  /** Recognised across the I/O thread boundary, where only `code` and `message` survive. */
+  static readonly code = "PERSIST_FILE_LOCK_TIMEOUT";
+  readonly code = LockTimeoutError.code;
+}
+
+/** The group lock's file name: it ends in `.lock`, a key lock in `.lk`, so the two never meet. */
+export const GROUP_LOCK_NAME = ".group.lock";
+const KEY_LOCK_SUFFIX = ".lk";
+const BREAK_MARKER = /^\.[0-9a-f]{32}\.break$/;
+// Short sleeps at first (a write holds a lock for about one fsync), longer ones under contention.
+const FIRST_PAUSE_MS = 0.05;
+const LONGEST_PAUSE_MS = 5;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+let self: Omit<LockOwner, "token"> | undefined;
+
+/** The lock file of the record file `file`: `.{name}.lk` beside it (at most 254 bytes). */
+export function keyLockFile(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file, ".json")}${KEY_LOCK_SUFFIX}`);
+}
+
+/** True for the name of a key lock, a group lock or a break marker. */
+export function isLockFileName(name: string): boolean {
+  return (
+    name.startsWith(".") && (name.endsWith(KEY_LOCK_SUFFIX) || name === GROUP_LOCK_NAME || BREAK_MARKER.test(name))
+  );
+}
+
+/**
+ * Takes the lock `file`, waiting while a live process holds it; throws {@link LockTimeoutError}
+ * at `deadline` (ms since the epoch). Its directory is made when missing.
+ */
+export function acquireLock(file: string, deadline: number, modes: LockModes): void {
+  for (let attempt = 0; ; attempt++) {
+    const holder = tryLock(file, modes);
+    if (holder === undefined) return;
+    if (Date.now() >= deadline) {
+      throw new LockTimeoutError(`${file} is still held by process ${holder.pid} on ${holder.host}`);
+    }
+    pause(attempt);
+  }
+}
+
+/** Gives the lock `file` back. */
+export function releaseLock(file: string): void {
+  removeQuietly(file);
+}
+
+/** Removes the lock `file` when its owner is gone (a start-up sweep); a live owner's lock stays. */
+export function breakLockIfDead(file: string, modes: LockModes): void {
+  const owner = readOwner(file);
+  if (owner !== undefined && !isAlive(owner)) breakDeadLock(file, owner, modes);
+}
+
+/** Takes the lock, or returns the owner that holds it (a dead one still being broken by another process). */
+function tryLock(file: string, modes: LockModes): LockOwner | undefined {
+  for (;;) {
+    if (linkNewLock(file, modes)) return undefined;
+    const owner = readOwner(file);
+    // Released between our link and our read: try again at once.
+    if (owner === undefined) continue;
+    if (isAlive(owner) || !breakDeadLock(file, owner, modes)) return owner;
+  }
+}
+
+function linkNewLock(file: string, modes: LockModes): boolean {
+  const directory = path.dirname(file);
+  const temp = path.join(directory, tempFileName());
+  const descriptor = openNewFile(temp, modes.fileMode, directory, modes.directoryMode);
+  try {
+    try {
+      writeAll(
+        descriptor,
+        Buffer.from(JSON.stringify({ ...ownerOfThisProcess(), token: randomBytes(16).toString("hex") })),
+      );
+    } finally {
+      fs.closeSync(descriptor);
+    }
+    fs.linkSync(temp, file);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === "EEXIST") return false;
+    throw error;
+  } finally {
+    removeQuietly(temp);
+  }
+}
+
+// Only the holder of the marker named after the dead owner's token removes the lock, and only
+// while the lock still carries that token: no one else removes a lock with that token (its owner
+// is dead, other breakers wait for the marker), so the check and the unlink cannot be split by a
+// new owner. A later breaker that still saw the old token takes the marker, finds another token
+// and leaves the lock alone. Returns false when another process holds the marker.
+function breakDeadLock(file: string, owner: LockOwner, modes: LockModes): boolean {
+  const digest = createHash("sha256")
+    .update(`${path.basename(file)}\u0000${owner.token}`)
+    .digest("hex");
+  const marker = path.join(path.dirname(file), `.${digest.slice(0, 32)}.break`);
+  if (tryLock(marker, modes) !== undefined) return false;
+  try {
+    if (readOwner(file)?.token === owner.token) removeQuietly(file);
+  } finally {
+    releaseLock(marker);
+  }
+  return true;
+}
+
+/** The owner named in the lock `file`; `undefined` when there is none (released). Unreadable owners are never broken. */
+function readOwner(file: string): LockOwner | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return undefined;
+    throw error;
+  }
+  try {
+    const owner = JSON.parse(text) as Partial<LockOwner>;
+    if (typeof owner.pid === "number" && typeof owner.token === "string" && typeof owner.host === "string") {
+      return {
+        pid: owner.pid,
+        start: owner.start ?? null,
+        boot: owner.boot ?? null,
+        host: owner.host,
+        token: owner.token,
+      };
+    }
+  } catch {
+    // Not a lock this backend wrote: never broken, reported by the deadline.
+  }
+  return { pid: 0, start: null, boot: null, host: "unknown (unreadable lock file)", token: "" };
+}
+
+// False only when the owner is certainly gone. A lock of another host (a shared network file
+// system) is never broken: its process cannot be checked from here.
+function isAlive(owner: LockOwner): boolean {
+  const current = ownerOfThisProcess();
+  if (owner.token === "" || owner.host !== current.host) return true;
+  if (owner.boot !== null && current.boot !== null && owner.boot !== current.boot) return false;
+  if (!processExists(owner.pid)) return false;
+  if (owner.start === null) return true;
+  const start = processStartTime(owner.pid);
+  return start === null || start === owner.start;
+}
+
+function ownerOfThisProcess(): Omit<LockOwner, "token"> {
+  self ??= { pid: process.pid, start: processStartTime(process.pid), boot: bootId(), host: os.hostname() };
+  return self;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists, it belongs to another user.
+    return errorCode(error) !== "ESRCH";
+  }
+}
+
+// Field 22 of /proc/<pid>/stat, counted after the command name, which may itself hold spaces and
+// parentheses: a reused pid has another start time.
+function processStartTime(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function bootId(): string | null {
+  try {
+    return fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  } catch {
+    return null;
+  }
+}
+
+function pause(attempt: number): void {
+  const longest = Math.min(FIRST_PAUSE_MS * 2 ** attempt, LONGEST_PAUSE_MS);
+  Atomics.wait(sleeper, 0, 0, longest * (0.5 + Math.random() / 2));
+}
+
+function errorCode(error: unknown): unknown {
+  return (error as { code?: unknown } | null)?.code;
+}
