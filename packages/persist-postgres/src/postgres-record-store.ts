@@ -67,7 +67,7 @@ interface TimedQueryConfig extends QueryConfig {
 
 /**
  * Records in one PostgreSQL table for all namespaces, primary key `(namespace, key)` with the key
- * parts as a `text[]`, the value as `jsonb`, a `revision`, a `format` and an optional `expires_at`
+ * parts as a `text[]`, the value as `json` (kept as written), a `revision`, a `format` and an optional `expires_at`
  * by the server's clock; revision floors per group in `<table>_floors`. Every write is one
  * conditional `INSERT ... ON CONFLICT DO UPDATE ... WHERE`, every delete one statement that
  * removes the record and raises its group's floor; each commits on its own, so with the server's
