@@ -1,2 +1,10 @@
+export { isDuplicateKeyError, isUnavailableError, mongoErrorRules } from "./errors.js";
+export { MongoRecordStore, type MongoRecordStoreOptions } from "./mongo-record-store.js";
 export { fromUrl, PersistMongo, type PersistMongoOptions } from "./persist-mongo.js";
-export { type SignalDocument, signalDocumentId } from "./signal-document.js";
+export {
+  DOCUMENT_FORMAT,
+  keyDocumentPrefix,
+  keyDocumentRange,
+  type RecordDocument,
+  recordDocumentId,
+} from "./record-document.js";

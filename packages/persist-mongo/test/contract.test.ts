@@ -1,9 +1,10 @@
 import { fileURLToPath } from "node:url";
 import { runPersistContract } from "@persist-kit/contract";
+import { signalRecordKey } from "@persist-kit/core";
 import { getMongoUrl } from "@persist-kit/tools-test-servers";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { PersistMongo, type SignalDocument, signalDocumentId } from "../src/index.js";
+import { keyDocumentRange, PersistMongo, type RecordDocument, recordDocumentId } from "../src/index.js";
 import { closedPort, uniqueDatabaseName } from "./helpers.js";
 
 const databaseName = uniqueDatabaseName("contract");
@@ -12,7 +13,13 @@ let raw: MongoClient;
 let collections = 0;
 
 function rawCollection(backend: PersistMongo) {
-  return raw.db(backend.databaseName).collection<SignalDocument>(backend.collectionName);
+  return raw.db(backend.databaseName).collection<RecordDocument>(backend.collectionName);
+}
+
+async function rawHead(backend: PersistMongo, symbol: string, strategyName: string): Promise<RecordDocument | null> {
+  const range = keyDocumentRange(signalRecordKey(symbol, strategyName));
+  const [head] = await rawCollection(backend).find({ _id: range }).sort({ _id: -1 }).limit(1).toArray();
+  return head ?? null;
 }
 
 runPersistContract<PersistMongo>(
@@ -37,17 +44,27 @@ runPersistContract<PersistMongo>(
       await raw.db(databaseName).dropDatabase();
       await raw.close();
     },
+    // The key's state is its document with the highest _id: read it, or insert a change above it.
     raw: {
       async read(backend, symbol, strategyName) {
-        const document = await rawCollection(backend).findOne({ _id: signalDocumentId(symbol, strategyName) });
-        return document === null ? null : document.signal;
+        const head = await rawHead(backend, symbol, strategyName);
+        return head === null || head.deleted === true ? null : (head.value ?? null);
       },
       async write(backend, symbol, strategyName, text) {
-        await rawCollection(backend).updateOne(
-          { _id: signalDocumentId(symbol, strategyName) },
-          { $set: { strategyName, symbol, signal: text, updatedAt: new Date() } },
-          { upsert: true },
-        );
+        const key = signalRecordKey(symbol, strategyName);
+        const head = await rawHead(backend, symbol, strategyName);
+        const base = head?.revision ?? 0;
+        await rawCollection(backend).insertOne({
+          _id: recordDocumentId(key, base),
+          v: 1,
+          namespace: key.namespace,
+          parts: [...key.parts],
+          base,
+          revision: base + 1,
+          change: `raw-${base}`,
+          ancestors: head === null ? [] : [{ change: head.change, revision: head.revision }],
+          value: text,
+        });
       },
     },
     worker: {

@@ -1,7 +1,7 @@
 import { makeSignalRow } from "@persist-kit/contract";
 import type { PersistError } from "@persist-kit/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PersistMongo } from "../src/index.js";
+import { MongoRecordStore, PersistMongo } from "../src/index.js";
 import { PrivateFerretDb } from "./private-ferretdb.js";
 
 const SERVER_SELECTION_TIMEOUT_MS = 1_500;
@@ -41,6 +41,37 @@ async function firstKey(persist: PersistMongo) {
   return undefined;
 }
 
+describe("revisions across a server kill -9 and restart", () => {
+  it("every acknowledged revision survives, deleted keys included, and the next change goes on from it", async () => {
+    const store = new MongoRecordStore(server.url, { collectionName: "revisions", ...TIMEOUTS });
+    const live = { namespace: "test", parts: ["live"] };
+    const deleted = { namespace: "test", parts: ["deleted"] };
+    try {
+      for (let write = 0; write < 5; write++) await store.write(live, JSON.stringify(write));
+      await store.write(deleted, '"x"', { condition: { below: 40 } });
+      await store.delete(deleted);
+      await server.kill();
+      await server.restart();
+      expect(await store.read(live)).toEqual({ found: true, json: "4", revision: 5 });
+      expect(await store.read(deleted)).toEqual({ found: false, revision: 41 });
+      expect(await store.write(live, '"after"', { condition: { revision: 5 } })).toEqual({
+        applied: true,
+        revision: 6,
+      });
+      expect(await store.write(deleted, '"again"', { condition: { revision: 41 } })).toEqual({
+        applied: true,
+        revision: 42,
+      });
+      expect(await store.write(deleted, '"stale"', { condition: { revision: 41 } })).toEqual({
+        applied: false,
+        revision: 42,
+      });
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe("a server that goes away and comes back", () => {
   it("with the server killed every operation rejects in time with BackendUnavailableError; after a restart the same instances work", async () => {
     const persist = new PersistMongo(server.url, { collectionName: "restart", ...TIMEOUTS });
@@ -57,7 +88,7 @@ describe("a server that goes away and comes back", () => {
       expect(error).toMatchObject({ operation: "read", strategyName: "momentum", symbol: "BTC/USDT" });
       await rejectsUnavailableWithin("write", () => persist.writeSignalData("BTC/USDT", "momentum", row), limit);
       await rejectsUnavailableWithin("delete", () => persist.deleteSignalData("BTC/USDT", "momentum"), limit);
-      await rejectsUnavailableWithin("writeMany", () => persist.writeMany(entries), limit);
+      await rejectsUnavailableWithin("writeMany", async () => persist.writeMany?.(entries), limit);
       await rejectsUnavailableWithin("keys", () => firstKey(persist), limit);
       await rejectsUnavailableWithin("ping", () => persist.ping(), limit);
       await rejectsUnavailableWithin(
@@ -96,7 +127,7 @@ describe("a server that goes away and comes back", () => {
           limit,
         );
         const entries = [{ symbol: "BTC/USDT", strategyName: "momentum", row: makeSignalRow(3) }];
-        await rejectsUnavailableWithin("writeMany", () => persist.writeMany(entries), limit);
+        await rejectsUnavailableWithin("writeMany", async () => persist.writeMany?.(entries), limit);
       } finally {
         server.resume();
       }

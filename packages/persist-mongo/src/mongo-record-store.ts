@@ -1,0 +1,494 @@
+import { randomBytes } from "node:crypto";
+import {
+  BaseRecordStore,
+  CorruptDataError,
+  decideCondition,
+  errorMessage,
+  type ListRequest,
+  type PersistError,
+  PersistError as PersistErrorClass,
+  type PersistErrorContext,
+  type RecordChange,
+  type RecordCondition,
+  type RecordEntry,
+  type RecordKey,
+  type RecordPage,
+  type RecordRead,
+  type RecordStoreCapabilities,
+  RetryingOnce,
+  recordContext,
+  wholeNumberOption,
+} from "@persist-kit/core";
+import { type Collection, type Filter, MongoClient, type MongoClientOptions, type WriteConcernSettings } from "mongodb";
+import { isDuplicateKeyError, UnchangedError, wrapMongoError } from "./errors.js";
+import {
+  DOCUMENT_FORMAT,
+  keyDocumentPrefix,
+  keyDocumentRange,
+  listDocumentRanges,
+  MAX_ANCESTORS,
+  type RecordDocument,
+  recordDocumentId,
+  recordDocumentProblem,
+} from "./record-document.js";
+
+const BACKEND = "mongo";
+const DEFAULT_DATABASE = "persist_kit";
+const DEFAULT_COLLECTION = "signals";
+// `journal: true` is the driver's spelling of `j: true`: acknowledged once in the on-disk journal.
+const DEFAULT_WRITE_CONCERN: WriteConcernSettings = { w: "majority", journal: true };
+// The head, its base and its base's base: enough to collect garbage after a change.
+const HEAD_WINDOW = 3;
+// When crashed writers left a longer chain behind, it is read once this deep and collected.
+const GARBAGE_WINDOW = 100;
+// Each lost attempt means another writer changed the key; this many in a row is a storm, not a race.
+const MAX_ATTEMPTS = 50;
+// How long a measured server clock offset is trusted before `hello` is asked again.
+const CLOCK_REFRESH_MS = 30_000;
+
+/** Options of {@link MongoRecordStore}. */
+export interface MongoRecordStoreOptions {
+  /** Database. Default: the URL's path (`mongodb://host/trading` uses `trading`), else (and with a client) `"persist_kit"`. */
+  databaseName?: string;
+  /** Collection holding the documents of this store alone. Default: `"signals"`. */
+  collectionName?: string;
+  /** Write concern of every insert and delete. Default: `{ w: "majority", journal: true }` (`j: true`). */
+  writeConcern?: WriteConcernSettings;
+  /** How long an operation looks for a usable server before it fails. Default: `5000`; URL only. */
+  serverSelectionTimeoutMS?: number;
+  /** How long opening a TCP connection may take. Default: `5000`; URL only. */
+  connectTimeoutMS?: number;
+  /** How long a connection waits for an answer before it is dropped. Default: `30000`; URL only. */
+  socketTimeoutMS?: number;
+  /** More `MongoClient` options; the three timeouts above win. Default: none; URL only. */
+  clientOptions?: MongoClientOptions;
+}
+
+type ChangeBody = { value: string; expiresAt?: Date } | { deleted: true };
+
+/**
+ * Records in one MongoDB collection, one document per change of a key (see `RecordDocument`),
+ * decided by inserts on a unique `_id` only, so conditions hold on MongoDB and on servers whose
+ * updates are not atomic (FerretDB 1.x). No transactions and no TTL index are needed: expiry is
+ * decided on read by the server's clock, and superseded documents are deleted by the next change.
+ *
+ * @example
+ * const records = new MongoRecordStore("mongodb://127.0.0.1:27017/trading");
+ * const key = { namespace: "signal", parts: ["momentum", "BTC/USDT"] };
+ * const { revision } = await records.write(key, '{"id":"s1"}');
+ * await records.write(key, '{"id":"s2"}', { condition: { revision } }); // { applied: true, revision: revision + 1 }
+ */
+export class MongoRecordStore extends BaseRecordStore {
+  readonly name = BACKEND;
+  readonly capabilities: RecordStoreCapabilities = {
+    writeMany: "ordered",
+    ttl: true,
+    ttlResetsRevision: false,
+    durable: true,
+  };
+  /** The database that holds the collection. */
+  readonly databaseName: string;
+  /** The collection that holds the documents. */
+  readonly collectionName: string;
+  readonly #client: MongoClient;
+  readonly #ownsClient: boolean;
+  readonly #collection: RetryingOnce<Collection<RecordDocument>>;
+  readonly #clock: ServerClock;
+
+  /** @param connection a `mongodb://` or `mongodb+srv://` URL (the store owns the client it makes), or a `MongoClient` (never closed here). */
+  constructor(connection: string | MongoClient, options: MongoRecordStoreOptions = {}) {
+    super();
+    this.#ownsClient = typeof connection === "string";
+    this.#client = typeof connection === "string" ? createClient(connection, options) : connection;
+    const urlDatabase = typeof connection === "string" ? databaseNameFromUrl(connection) : undefined;
+    this.databaseName = options.databaseName ?? urlDatabase ?? DEFAULT_DATABASE;
+    this.collectionName = options.collectionName ?? DEFAULT_COLLECTION;
+    const writeConcern = options.writeConcern ?? DEFAULT_WRITE_CONCERN;
+    this.#collection = new RetryingOnce(async () => {
+      // After a failed automatic first connect the driver keeps a closed topology; an explicit
+      // connect() replaces it. A client passed in is its owner's to connect.
+      if (this.#ownsClient) await this.#client.connect();
+      return this.#client.db(this.databaseName).collection<RecordDocument>(this.collectionName, { writeConcern });
+    });
+    this.#clock = new ServerClock(() => this.#client.db("admin"));
+  }
+
+  /**
+   * Turns every expired record into a deletion (its revision kept, its value dropped) and
+   * resolves with how many. Reads never return expired records; this only frees their space.
+   */
+  async deleteExpired(): Promise<number> {
+    const context: PersistErrorContext = { backend: BACKEND, operation: "delete" };
+    const expired = await this.lifecycle
+      .run(context, async () => {
+        const collection = await this.#collection.get();
+        const now = new Date(await this.#clock.now());
+        return collection
+          .find({ expiresAt: { $lte: now } }, { projection: { namespace: 1, parts: 1, revision: 1 } })
+          .toArray();
+      })
+      .catch((error: unknown) => {
+        throw this.wrapError(error, context);
+      });
+    let deleted = 0;
+    for (const { namespace, parts, revision } of expired) {
+      // Applies only while that expired change is still the key's latest one.
+      const change = await this.delete({ namespace, parts }, { condition: { revision } });
+      if (change.applied) deleted++;
+    }
+    return deleted;
+  }
+
+  protected async readRecord(key: RecordKey, context: PersistErrorContext): Promise<RecordRead> {
+    const collection = await this.#collection.get();
+    const [head] = await this.#window(collection, key, 1, context);
+    if (head === undefined) return { found: false, revision: 0 };
+    if (!(await this.#isLive(head))) return { found: false, revision: head.revision };
+    return { found: true, json: head.value as string, revision: head.revision };
+  }
+
+  protected async writeRecord(
+    key: RecordKey,
+    json: string,
+    options: { condition: RecordCondition | undefined; ttlMs: number | undefined },
+    context: PersistErrorContext,
+  ): Promise<RecordChange> {
+    return this.#change(key, options.condition, context, false, async () => {
+      if (options.ttlMs === undefined) return { value: json };
+      return { value: json, expiresAt: new Date((await this.#clock.now()) + options.ttlMs) };
+    });
+  }
+
+  protected async deleteRecord(
+    key: RecordKey,
+    condition: RecordCondition | undefined,
+    context: PersistErrorContext,
+  ): Promise<RecordChange> {
+    return this.#change(key, condition, context, true, async () => ({ deleted: true }));
+  }
+
+  protected async listRecords(
+    namespace: string,
+    request: ListRequest,
+    context: PersistErrorContext,
+  ): Promise<RecordPage> {
+    const collection = await this.#collection.get();
+    const ranges: Filter<RecordDocument>[] = [{ $or: listDocumentRanges(namespace, request.prefix) }];
+    // The cursor is the last key prefix of the previous page; `$` follows every `#` of its documents.
+    if (request.cursor !== undefined) ranges.push({ _id: { $gte: `${request.cursor}$` } });
+    const documents = collection.find({ $and: ranges }).sort({ _id: 1 });
+    const records: { parts: string[]; revision: number; prefix: string }[] = [];
+    let more = false;
+    try {
+      let head: RecordDocument | undefined;
+      for await (const document of documents) {
+        const checked = this.#checked(document, context);
+        if (head !== undefined && keyDocumentPrefix(head) !== keyDocumentPrefix(checked)) {
+          if (await this.#isLive(head))
+            records.push({ parts: head.parts, revision: head.revision, prefix: keyDocumentPrefix(head) });
+        }
+        head = checked;
+        if (records.length > request.limit) break;
+      }
+      if (head !== undefined && records.length <= request.limit && (await this.#isLive(head))) {
+        records.push({ parts: head.parts, revision: head.revision, prefix: keyDocumentPrefix(head) });
+      }
+    } finally {
+      await documents.close();
+    }
+    if (records.length > request.limit) {
+      more = true;
+      records.length = request.limit;
+    }
+    return {
+      records: records.map(({ parts, revision }) => ({ parts, revision })),
+      cursor: more ? records.at(-1)?.prefix : undefined,
+    };
+  }
+
+  /**
+   * One change after the other, each as `write` makes it. A failure stops the batch; its error
+   * names the entries that were written and the one that may have been.
+   */
+  protected override async writeManyRecords(
+    entries: readonly RecordEntry[],
+    ttlMs: number | undefined,
+    context: PersistErrorContext,
+  ): Promise<void> {
+    for (const [index, { key, json }] of entries.entries()) {
+      const entryContext = recordContext(BACKEND, "writeMany", key);
+      try {
+        await this.writeRecord(key, json, { condition: undefined, ttlMs }, entryContext);
+      } catch (error) {
+        throw this.#writeManyError(error, index, entries.length, context);
+      }
+    }
+  }
+
+  protected async pingStore(): Promise<void> {
+    await this.#collection.get();
+    await this.#client.db(this.databaseName).command({ ping: 1 });
+  }
+
+  protected async closeStore(): Promise<void> {
+    if (this.#ownsClient) await this.#client.close();
+  }
+
+  protected wrapError(error: unknown, context: PersistErrorContext): PersistError {
+    return wrapMongoError(error, context, `${this.databaseName}.${this.collectionName}`);
+  }
+
+  /**
+   * Reads the key, decides the condition, and inserts the change as the successor of the revision
+   * read. A lost insert (another writer took that successor) is read and decided again. A won
+   * insert is kept only if nothing newer was already there (see `#wasKept`); one that landed
+   * below a newer change was never visible, is removed, and the key is read again.
+   */
+  async #change(
+    key: RecordKey,
+    condition: RecordCondition | undefined,
+    context: PersistErrorContext,
+    isDelete: boolean,
+    body: () => Promise<ChangeBody>,
+  ): Promise<RecordChange> {
+    const collection = await unchanged(() => this.#collection.get());
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const window = await unchanged(() => this.#window(collection, key, HEAD_WINDOW, context));
+      const head = window[0];
+      const current = head?.revision ?? 0;
+      const live = head !== undefined && (await unchanged(() => this.#isLive(head)));
+      // An unconditional delete of an absent key applies and changes nothing.
+      if (isDelete && condition === undefined && !live) return { applied: true, revision: current };
+      const { applies, next } = decideCondition(current, condition);
+      if (!applies) return { applied: false, revision: current };
+      const document = changeDocument(key, head, next, await unchanged(body));
+      if (!(await this.#insert(collection, document))) continue;
+      const garbage = this.#collectGarbage(collection, key, window, context);
+      const kept = await this.#wasKept(collection, key, document, context);
+      await garbage;
+      if (kept) return { applied: true, revision: next };
+      await unchanged(() => collection.deleteOne({ _id: document._id, change: document.change }));
+    }
+    throw new PersistErrorClass(`other writers changed the key ${MAX_ATTEMPTS} times in a row; nothing was changed`, {
+      ...context,
+      outcome: "not-applied",
+    });
+  }
+
+  // True when the insert landed; false when another writer's change holds that `_id`. A driver
+  // that re-sent the insert after a lost reply finds its own document there.
+  async #insert(collection: Collection<RecordDocument>, document: RecordDocument): Promise<boolean> {
+    try {
+      await collection.insertOne(document);
+      return true;
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+      const holder = await collection.findOne({ _id: document._id }, { projection: { change: 1 } });
+      return holder?.change === document.change;
+    }
+  }
+
+  /**
+   * Whether the inserted change is (or was) the key's latest. Every document above it was either
+   * built on it (it names it among its ancestors) or was there first (then ours was never the
+   * latest and no reader could see it). Our document may be gone: a successor collected it, or,
+   * on a server whose delete is a query and then a delete by `_id` (FerretDB), a delete meant for
+   * the earlier holder of the same `_id` removed it; the ancestors above tell which.
+   */
+  async #wasKept(
+    collection: Collection<RecordDocument>,
+    key: RecordKey,
+    document: RecordDocument,
+    context: PersistErrorContext,
+  ): Promise<boolean> {
+    const range = { $gte: document._id, $lt: keyDocumentRange(key).$lt };
+    const found = await collection.find({ _id: range }).sort({ _id: 1 }).limit(2).toArray();
+    const [first, second] = found.map((each) => this.#checked(each, context));
+    const own = first?._id === document._id ? first : undefined;
+    const above = own === undefined ? first : second;
+    if (above?.ancestors.some((ancestor) => ancestor.change === document.change)) return true;
+    if (own?.change === document.change) return above === undefined;
+    // Not built on ours, as far back as the ancestors above reach: ours was never seen.
+    const oldest = above?.ancestors.at(-1);
+    if (
+      above !== undefined &&
+      (above.ancestors.length < MAX_ANCESTORS || (oldest?.revision ?? 0) <= document.revision)
+    ) {
+      return false;
+    }
+    // Gone, and the documents above reach back too little to tell: built upon, or never seen.
+    throw new PersistErrorClass("the change was inserted, but whether it was kept cannot be told", {
+      ...context,
+      outcome: "unknown",
+    });
+  }
+
+  /**
+   * Deletes the changes the new one supersedes: the head it was based on and that head's own
+   * bases, oldest first, each by its `change` id, and only when the oldest one's base is gone, so a
+   * document is never deleted while the one it was based on remains (what `#wasKept` relies on).
+   * Failures are ignored: the next change of the key collects what is left.
+   */
+  async #collectGarbage(
+    collection: Collection<RecordDocument>,
+    key: RecordKey,
+    window: RecordDocument[],
+    context: PersistErrorContext,
+  ): Promise<void> {
+    try {
+      let chain = baseChain(window);
+      const head = window[0];
+      if (head !== undefined && chain.length === HEAD_WINDOW) {
+        // From the head read before the insert down: newer documents (ours included) are not garbage.
+        const deeper = await this.#window(collection, key, GARBAGE_WINDOW, context, head._id);
+        chain = deeper[0]?.change === head.change ? baseChain(deeper) : [];
+      }
+      if (chain.length === 0 || chain.length === GARBAGE_WINDOW) return;
+      await collection.bulkWrite(
+        chain.reverse().map(({ _id, change }) => ({ deleteOne: { filter: { _id, change } } })),
+        { ordered: true },
+      );
+    } catch {
+      // Garbage only: nothing a reader sees depends on it.
+    }
+  }
+
+  // The key's newest documents (or those up to `_id` upTo), newest first, each checked.
+  async #window(
+    collection: Collection<RecordDocument>,
+    key: RecordKey,
+    limit: number,
+    context: PersistErrorContext,
+    upTo?: string,
+  ): Promise<RecordDocument[]> {
+    const range = keyDocumentRange(key);
+    const ids = upTo === undefined ? range : { $gte: range.$gte, $lte: upTo };
+    const found = await collection.find({ _id: ids }).sort({ _id: -1 }).limit(limit).toArray();
+    return found.map((document) => this.#checked(document, context));
+  }
+
+  async #isLive(head: RecordDocument): Promise<boolean> {
+    if (head.deleted === true) return false;
+    if (head.expiresAt === undefined) return true;
+    return head.expiresAt.getTime() > (await this.#clock.now());
+  }
+
+  #checked(document: RecordDocument, context: PersistErrorContext): RecordDocument {
+    const problem = recordDocumentProblem(document as unknown as Record<string, unknown>);
+    if (problem === undefined) return document;
+    const location = `${this.databaseName}.${this.collectionName} document ${String(document._id)}`;
+    throw new CorruptDataError(`${problem} (${location})`, context);
+  }
+
+  #writeManyError(error: unknown, index: number, count: number, context: PersistErrorContext): PersistError {
+    const wrapped = this.wrapError(error, context);
+    const written = index === 0 ? "no entry was written" : `entries 0 to ${index - 1} were written`;
+    const failing = wrapped.outcome === "not-applied" ? "was not written" : "may have been written";
+    const rest = index + 1 < count ? `; entries ${index + 1} to ${count - 1} were not sent` : "";
+    const message = `entry ${index} failed (${errorMessage(error)}): ${written}, entry ${index} ${failing}${rest}`;
+    const outcome = index === 0 ? wrapped.outcome : "unknown";
+    const ErrorClass = wrapped.constructor as new (message: string, context: PersistErrorContext) => PersistError;
+    return new ErrorClass(message, { ...context, outcome, cause: wrapped.cause ?? error });
+  }
+}
+
+/** The server's clock, as an offset to this process's one measured with `hello`'s `localTime`. */
+class ServerClock {
+  readonly #offset: RetryingOnce<{ offsetMs: number; measuredAt: number }>;
+
+  constructor(admin: () => { command(command: object): Promise<Record<string, unknown>> }) {
+    this.#offset = new RetryingOnce(async () => {
+      const sent = Date.now();
+      const { localTime } = await admin().command({ hello: 1 });
+      const received = Date.now();
+      if (!(localTime instanceof Date)) throw new Error("the server's hello reply has no localTime");
+      return { offsetMs: localTime.getTime() - (sent + received) / 2, measuredAt: received };
+    });
+  }
+
+  /** Milliseconds since the epoch on the server's clock, give or take half a round trip. */
+  async now(): Promise<number> {
+    const measured = this.#offset.value;
+    if (measured !== undefined && Date.now() - measured.measuredAt > CLOCK_REFRESH_MS) this.#offset.reset();
+    const { offsetMs } = await this.#offset.get();
+    return Date.now() + offsetMs;
+  }
+}
+
+function changeDocument(
+  key: RecordKey,
+  head: RecordDocument | undefined,
+  revision: number,
+  body: ChangeBody,
+): RecordDocument {
+  const base = head?.revision ?? 0;
+  return {
+    _id: recordDocumentId(key, base),
+    v: DOCUMENT_FORMAT,
+    namespace: key.namespace,
+    parts: [...key.parts],
+    base,
+    revision,
+    change: randomBytes(12).toString("hex"),
+    ancestors:
+      head === undefined
+        ? []
+        : [{ change: head.change, revision: head.revision }, ...head.ancestors].slice(0, MAX_ANCESTORS),
+    ...body,
+  };
+}
+
+// The head and the documents it descends from, newest first, as far as `window` (newest first) shows.
+function baseChain(window: RecordDocument[]): RecordDocument[] {
+  const chain: RecordDocument[] = [];
+  for (const document of window) {
+    const newest = chain.at(-1);
+    if (newest !== undefined && document.change !== newest.ancestors[0]?.change) break;
+    chain.push(document);
+  }
+  return chain;
+}
+
+// Runs a step whose failure leaves the store as it was: the error says so.
+async function unchanged<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof PersistErrorClass) throw error;
+    throw new UnchangedError(error);
+  }
+}
+
+function createClient(url: string, options: MongoRecordStoreOptions): MongoClient {
+  const timeouts = {
+    serverSelectionTimeoutMS: wholeNumberOption(BACKEND, "serverSelectionTimeoutMS", options.serverSelectionTimeoutMS, {
+      default: 5_000,
+      min: 1,
+    }),
+    connectTimeoutMS: wholeNumberOption(BACKEND, "connectTimeoutMS", options.connectTimeoutMS, {
+      default: 5_000,
+      min: 1,
+    }),
+    socketTimeoutMS: wholeNumberOption(BACKEND, "socketTimeoutMS", options.socketTimeoutMS, {
+      default: 30_000,
+      min: 1,
+    }),
+  };
+  try {
+    return new MongoClient(url, { appName: "persist-kit", ...options.clientOptions, ...timeouts });
+  } catch (error) {
+    throw new PersistErrorClass(`cannot use ${url}: ${errorMessage(error)}`, {
+      backend: BACKEND,
+      operation: "create",
+      cause: error,
+    });
+  }
+}
+
+// The path of `mongodb://user:pass@host1,host2:27017/trading?replicaSet=rs` names the database.
+// The WHATWG URL parser rejects host lists, so the path is cut out by hand; the driver has already
+// parsed and percent-decoded the same URL, so decoding cannot fail here.
+function databaseNameFromUrl(url: string): string | undefined {
+  const path = /^mongodb(?:\+srv)?:\/\/[^/?]*\/([^?]*)/i.exec(url)?.[1];
+  return path ? decodeURIComponent(path) : undefined;
+}
