@@ -161,3 +161,22 @@ describe("a listenError listener that throws", () => {
     }
   });
 });
+
+describe("the adapter names the backend of a foreign error", () => {
+  it("a plain Error from a custom backend is reported with the backend's name, not 'adapter'", async () => {
+    const { PersistSignalAdapter } = await import("../src/index.js");
+    const custom = {
+      name: "my-store",
+      writeSignalData: async () => {},
+      readSignalData: async () => {
+        throw new Error("disk on fire");
+      },
+      deleteSignalData: async () => {},
+    };
+    const signals = new PersistSignalAdapter(custom);
+    const error = await signals.waitForInit("BTC/USDT", "momentum").catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(PersistError);
+    expect((error as PersistError).backend).toBe("my-store");
+    expect((error as PersistError).message).toContain("[my-store] init");
+  });
+});

@@ -1,3 +1,5 @@
+import { KeyedQueue } from "../backend-kit/keyed-queue.js";
+import { RetryingOnce } from "../backend-kit/retrying-once.js";
 import { getConfig, type PersistSource } from "../config.js";
 import { createPersist } from "../create-persist.js";
 import { reportError } from "../error-bus.js";
@@ -25,10 +27,13 @@ import { assertSignalRow, checkStoredSignalRow, type ISignalRow } from "./row.js
  */
 export class PersistSignalAdapter {
   readonly #source: PersistSource | undefined;
-  #backend: Promise<PersistBase> | undefined;
+  readonly #backend = new RetryingOnce<PersistBase>(() => {
+    const source = this.#source ?? getConfig().persistAdapter ?? defaultPersist;
+    return Promise.resolve(typeof source === "function" ? source() : source);
+  });
   readonly #inits = new Map<string, Promise<void>>();
   readonly #pending = new Map<string, ISignalRow | null>();
-  readonly #tails = new Map<string, Promise<void>>();
+  readonly #queue = new KeyedQueue();
 
   /** @param persist the backend; default: `setConfig({ persistAdapter })`, else the file backend. */
   constructor(persist?: PersistSource) {
@@ -100,17 +105,9 @@ export class PersistSignalAdapter {
     return checkStoredSignalRow(stored, context);
   }
 
-  // Chains the operation after the previous one on the same key, whatever order the backend
-  // would complete them in.
+  // After the previous operation on the same key, whatever order the backend would complete them in.
   #enqueue(id: string, operation: () => Promise<void>): Promise<void> {
-    const previous = this.#tails.get(id) ?? Promise.resolve();
-    const result = previous.then(operation);
-    const tail = result.catch(() => {});
-    this.#tails.set(id, tail);
-    tail.then(() => {
-      if (this.#tails.get(id) === tail) this.#tails.delete(id);
-    });
-    return result;
+    return this.#queue.run(id, operation);
   }
 
   async #call<T>(
@@ -119,30 +116,28 @@ export class PersistSignalAdapter {
     strategyName: string,
     run: (backend: PersistBase) => Promise<T>,
   ): Promise<T> {
+    let backend: PersistBase | undefined;
     try {
-      return await run(await this.#resolveBackend());
+      backend = await this.#backend.get();
+      return await run(backend);
     } catch (error) {
-      throw this.#report(error, operation, symbol, strategyName);
+      throw this.#report(error, operation, symbol, strategyName, backend);
     }
   }
 
-  #resolveBackend(): Promise<PersistBase> {
-    if (this.#backend === undefined) {
-      const source = this.#source ?? getConfig().persistAdapter ?? defaultPersist;
-      const backend = Promise.resolve().then(() => (typeof source === "function" ? source() : source));
-      this.#backend = backend;
-      backend.catch(() => {
-        if (this.#backend === backend) this.#backend = undefined;
-      });
-    }
-    return this.#backend;
-  }
-
-  #report(error: unknown, operation: PersistOperation, symbol: string, strategyName: string): PersistError {
+  // A foreign error is named after the backend that threw it ("adapter" only before one exists).
+  #report(
+    error: unknown,
+    operation: PersistOperation,
+    symbol: string,
+    strategyName: string,
+    backend?: PersistBase,
+  ): PersistError {
+    const name = backend === undefined ? "adapter" : backendName(backend);
     const persistError =
       error instanceof PersistError
         ? error
-        : new PersistError(errorMessage(error), { backend: "adapter", operation, symbol, strategyName, cause: error });
+        : new PersistError(errorMessage(error), { backend: name, operation, symbol, strategyName, cause: error });
     reportError(persistError);
     return persistError;
   }
