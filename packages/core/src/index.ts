@@ -1,6 +1,6 @@
 // For bot authors: signals, the adapter, errors, createPersist and the memory backend.
 
-export { BaseRecordStore, type ListRequest, recordContext } from "./backend-kit/base-record-store.js";
+export { assertJsonText, BaseRecordStore, type ListRequest, recordContext } from "./backend-kit/base-record-store.js";
 export { withDeadline } from "./backend-kit/deadline.js";
 export {
   type DriverErrorRules,
@@ -75,4 +75,4 @@ export {
   serializeSignalRow,
   signalRowProblem,
 } from "./signals/row.js";
-export { assertTtl } from "./ttl.js";
+export { assertTtl, MAX_TTL_MS } from "./ttl.js";

@@ -154,7 +154,9 @@ describe("a listenError listener that throws", () => {
       const signals = new PersistSignalAdapter(new PersistMemory());
       await expect(signals.waitForInit("", "momentum")).rejects.toBeInstanceOf(Error);
       await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(warnings.map((warning) => warning.message)).toContain("a listenError listener threw: the logger is broken");
+      expect(warnings.map((warning) => warning.message)).toContain(
+        "a listenError listener threw: the logger is broken",
+      );
     } finally {
       stop();
       process.off("warning", onWarning);

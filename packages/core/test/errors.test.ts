@@ -79,6 +79,8 @@ describe("createPersist", () => {
   });
 
   it("refuses a bad ttlMs", async () => {
-    await expect(createPersist("memory:", { ttlMs: 0 })).rejects.toThrow(/ttlMs must be a positive whole number/);
+    await expect(createPersist("memory:", { ttlMs: 0 })).rejects.toThrow(
+      /ttlMs must be a whole number of milliseconds/,
+    );
   });
 });

@@ -125,7 +125,8 @@ export function conditions<B extends PersistBase>(suite: SuiteContext<B>): void 
             { revision: 1.5 },
             { revision: 1, below: 2 },
             { after: 1 },
-            { revision: 2 ** 53 },
+            { revision: 2 ** 52 + 1 },
+            { below: Number.MAX_SAFE_INTEGER },
           ];
           for (const condition of bad) {
             await rejectsNamed(
@@ -135,6 +136,25 @@ export function conditions<B extends PersistBase>(suite: SuiteContext<B>): void 
             );
           }
           await expectRead(store, key, { found: false, revision: 0 }, "nothing was written");
+        }),
+      testTimeout,
+    );
+
+    runner.it(
+      "values that are not one JSON text, or hold a lone surrogate, get InvalidOptionError and the stored value stays",
+      () =>
+        withBackend(async (backend) => {
+          const store = recordsOf(backend);
+          if (store === undefined) return;
+          const key = { namespace: NAMESPACE, parts: [nextStrategy(), "k"] };
+          const good = JSON.stringify({ value: "good" });
+          await store.write(key, good);
+          // The second one would smuggle a field into a store that embeds the value in an envelope.
+          const bad = ["not json", '1,"revision":0', '{"a":1', "{} {}", " ", ""];
+          for (const json of [...bad, `"${String.fromCharCode(0xd800)}"`]) {
+            await rejectsNamed(store.write(key, json), "InvalidOptionError", `value ${JSON.stringify(json)}`);
+          }
+          await expectRead(store, key, { found: true, json: good, revision: 1 }, "nothing was written");
         }),
       testTimeout,
     );

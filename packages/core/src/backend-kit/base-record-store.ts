@@ -1,4 +1,10 @@
-import { InvalidOptionError, type PersistError, type PersistErrorContext, type PersistOperation } from "../errors.js";
+import {
+  errorMessage,
+  InvalidOptionError,
+  type PersistError,
+  type PersistErrorContext,
+  type PersistOperation,
+} from "../errors.js";
 import { assertRecordCondition, assertRecordKey, namespaceProblem, recordKeyId } from "../records/record-key.js";
 import type {
   RecordChange,
@@ -61,9 +67,7 @@ export abstract class BaseRecordStore implements RecordStore {
     const context = this.keyContext("write", key);
     const ttlMs = assertTtl(options.ttlMs, this.name);
     assertRecordCondition(options.condition, context);
-    if (typeof json !== "string" || json.length === 0) {
-      throw new InvalidOptionError(`the value must be JSON text, got ${typeof json}`, context);
-    }
+    assertJsonText(json, context);
     if (ttlMs !== undefined && !this.capabilities.ttl) {
       throw new InvalidOptionError("this backend has no TTL (ttlMs)", context);
     }
@@ -98,9 +102,7 @@ export abstract class BaseRecordStore implements RecordStore {
     const ttlMs = assertTtl(options.ttlMs, this.name);
     for (const entry of entries) {
       assertRecordKey(entry?.key, context);
-      if (typeof entry.json !== "string" || entry.json.length === 0) {
-        throw new InvalidOptionError("every value must be JSON text", this.keyContext("writeMany", entry.key));
-      }
+      assertJsonText(entry.json, this.keyContext("writeMany", entry.key));
     }
     if (entries.length === 0) {
       this.lifecycle.assertOpen(context);
@@ -188,6 +190,24 @@ export abstract class BaseRecordStore implements RecordStore {
       throw new InvalidOptionError("cursor must be the cursor of an earlier page", context);
     }
     return { prefix, cursor: options.cursor, limit };
+  }
+}
+
+/**
+ * Throws {@link InvalidOptionError} unless `json` is one JSON text, well-formed Unicode: what goes
+ * into a store must come back out as the same value, and a store that embeds it in an envelope
+ * must never see text that changes the envelope's meaning.
+ */
+export function assertJsonText(json: unknown, context: PersistErrorContext): asserts json is string {
+  if (typeof json !== "string")
+    throw new InvalidOptionError(`the value must be JSON text, got ${typeof json}`, context);
+  // A lone surrogate has no UTF-8 form: a store would keep U+FFFD in its place.
+  if (!json.isWellFormed())
+    throw new InvalidOptionError("the value must be well-formed Unicode (no lone surrogates)", context);
+  try {
+    JSON.parse(json);
+  } catch (error) {
+    throw new InvalidOptionError(`the value is not JSON text (${errorMessage(error)})`, { ...context, cause: error });
   }
 }
 

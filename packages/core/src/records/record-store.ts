@@ -123,8 +123,11 @@ export interface RecordStore {
   close(): Promise<void>;
 }
 
-/** The highest revision a store hands out: revisions are safe integers. */
-export const MAX_REVISION = Number.MAX_SAFE_INTEGER;
+/**
+ * The highest R a condition takes (2^52). Each change adds one to a revision, so stored revisions
+ * stay far below 2^53 and every store, JavaScript and SQL alike, keeps them exact.
+ */
+export const MAX_REVISION = 2 ** 52;
 
 /**
  * Whether `condition` holds for a key whose revision is `current`, and the revision a change
