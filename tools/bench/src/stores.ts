@@ -39,6 +39,23 @@ export function serverUrl(variable: "REDIS_URL" | "DATABASE_URL" | "MONGO_URL"):
   return value;
 }
 
+/**
+ * `derive` of each bench key, worked out on first use and kept: the raw contenders build a key's
+ * Redis key or file path with the backend's own function, but once per key, as hand-written code
+ * keeps its key strings, so a timed operation is the I/O alone.
+ */
+export function cachedPerKey<T>(derive: (key: BenchKey) => T): (key: BenchKey) => T {
+  const cache = new WeakMap<BenchKey, T>();
+  return (key) => {
+    let value = cache.get(key);
+    if (value === undefined) {
+      value = derive(key);
+      cache.set(key, value);
+    }
+    return value;
+  };
+}
+
 /** A name unique to this run, so contenders never see each other's or an earlier run's data. */
 export function runTag(): string {
   return `${process.pid.toString(36)}${Date.now().toString(36)}`;

@@ -76,7 +76,8 @@ export function backtestVariants(tag: string): BacktestVariant[] {
     },
     {
       name: "redis, one command per call",
-      description: "PersistSignalAdapter over PersistRedis itself, for contrast: every SET and DEL awaited",
+      description:
+        "PersistSignalAdapter over PersistRedis itself, for contrast: every write and delete script call awaited",
       // Every change waits for an fsync of the append-only file: a tenth of the cycles tells the rate.
       cycleShare: 0.1,
       open: async () => {

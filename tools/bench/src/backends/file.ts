@@ -9,13 +9,16 @@ import { createStorage } from "unstorage";
 import fsDriver from "unstorage/drivers/fs";
 import writeFileAtomic from "write-file-atomic";
 import type { BenchKey, Contender, Family, SignalStore } from "../model.js";
-import { loadPackage, persistStore, unstorageStore } from "../stores.js";
+import { cachedPerKey, loadPackage, persistStore, unstorageStore } from "../stores.js";
 import { FILE_FLOOR_GOALS, FILE_PEER_GOALS } from "../targets.js";
-import { STRATEGY_NAME } from "../workload.js";
+import { benchKeys } from "../workload.js";
 import type { FamilySetup } from "./setup.js";
 
+/** What the harness uses of @persist-kit/persist-file (typed here: see loadPackage). */
 interface PersistFileModule {
   PersistFile: new (options: { baseDir: string }) => PersistBase;
+  /** The file persist-file keeps a signal in: `{baseDir}/{strategy}/{symbol}.json`, names encoded. */
+  signalFilePath(baseDir: string, key: { strategyName: string; symbol: string }): string;
 }
 
 const NO_DIRECTORY_FSYNC =
@@ -31,7 +34,8 @@ export async function fileFamily(setup: FamilySetup): Promise<Family> {
     {
       name: "persist-file",
       role: "ours",
-      description: "PersistFile: temp file, fdatasync, rename, directory fsync, on its I/O threads",
+      description:
+        "PersistFile: under a key lock file, temp file, fdatasync, rename, directory fsync, on its I/O threads; a delete renames a tombstone in",
       open: async () => {
         const { PersistFile } = await loadPackage<PersistFileModule>("@persist-kit/persist-file");
         return persistStore(new PersistFile({ baseDir: directory("persist-file") }));
@@ -119,10 +123,22 @@ function unstorageKey(key: BenchKey): string {
 type WriteFile = (file: string, text: string) => Promise<void>;
 type DeleteFile = (file: string) => Promise<void>;
 
-// The hand-written stores keep persist-file's layout: one directory per strategy, one file per symbol.
+/**
+ * persist-file's layout under `base`, from the package itself (one directory per strategy, one
+ * file per symbol, both names encoded as persist-file encodes them): each key's file, worked out
+ * once, and the strategy's directory made ahead, as persist-file makes it on a first write.
+ */
+async function fileLayout(base: string): Promise<(key: BenchKey) => string> {
+  const { signalFilePath } = await loadPackage<PersistFileModule>("@persist-kit/persist-file");
+  const fileOf = cachedPerKey((key) => signalFilePath(base, key));
+  const [sample] = benchKeys(1) as [BenchKey];
+  await mkdir(path.dirname(fileOf(sample)), { recursive: true });
+  return fileOf;
+}
+
+// The hand-written stores keep persist-file's layout (see fileLayout).
 async function handWrittenStore(base: string, write: WriteFile, remove: DeleteFile): Promise<SignalStore> {
-  const fileOf = (key: BenchKey) => path.join(base, key.strategyName, `${key.fileName}.json`);
-  await mkdir(path.join(base, STRATEGY_NAME), { recursive: true });
+  const fileOf = await fileLayout(base);
   return {
     write: (key, row) => write(fileOf(key), JSON.stringify(row)),
     read: async (key) => {
@@ -195,8 +211,7 @@ async function referenceWrite(file: string, text: string): Promise<void> {
 // The floor: the least a durable write can cost, every call synchronous on the main thread with
 // no hand-off to another thread. It blocks the event loop, which a real backend must not do.
 async function syncStore(base: string): Promise<SignalStore> {
-  const fileOf = (key: BenchKey) => path.join(base, key.strategyName, `${key.fileName}.json`);
-  await mkdir(path.join(base, STRATEGY_NAME), { recursive: true });
+  const fileOf = await fileLayout(base);
   return {
     write: async (key, row) => {
       const file = fileOf(key);

@@ -1,29 +1,31 @@
-// The mongo family: persist-mongo against the mongodb driver sending the same upsert / find /
-// delete with the same write concern, and keyv with @keyv/mongo.
+// The mongo family: persist-mongo against the mongodb driver keeping one document per key by hand
+// (under persist-mongo's key id, with the same write concern), and keyv with @keyv/mongo.
 import KeyvMongo from "@keyv/mongo";
-import type { PersistBase } from "@persist-kit/core";
+import { type PersistBase, signalRecordKey } from "@persist-kit/core";
 import Keyv from "keyv";
 import { MongoClient, type WriteConcernSettings } from "mongodb";
 import type { Contender, Family, SignalStore } from "../model.js";
-import { keyvStore, loadPackage, persistStore, serverUrl } from "../stores.js";
-import { DRIVER_GOALS, PEER_GOALS, RAW_DRIVER_NOTE } from "../targets.js";
+import { cachedPerKey, keyvStore, loadPackage, persistStore, serverUrl } from "../stores.js";
+import { DRIVER_GOALS, PEER_GOALS } from "../targets.js";
 import type { FamilySetup } from "./setup.js";
 
 /** What the harness uses of @persist-kit/persist-mongo (typed here: see loadPackage). */
 interface PersistMongoModule {
   PersistMongo: new (url: string, options: { databaseName: string; collectionName: string }) => PersistBase;
+  /** The `_id` prefix of every document of a record key: the JSON array `[namespace, ...parts]`. */
+  keyDocumentPrefix(key: { namespace: string; parts: readonly string[] }): string;
 }
 
 // persist-mongo's default write concern: acknowledged by a majority, in the on-disk journal.
 const WRITE_CONCERN: WriteConcernSettings = { w: "majority", journal: true };
 
-interface SignalDocument {
+/** The hand-written contender's document: one per key, replaced in place. */
+interface KeyDocument {
   _id: string;
-  strategyName: string;
-  symbol: string;
-  signal: string;
-  updatedAt: Date;
-  expiresAt?: Date;
+  namespace: string;
+  parts: readonly string[];
+  /** The row as JSON text, as persist-mongo stores it. */
+  value: string;
 }
 
 /** The mongo family; every contender gets its own collection in this run's database. */
@@ -37,7 +39,8 @@ export async function mongoFamily(setup: FamilySetup): Promise<Family> {
     {
       name: "persist-mongo",
       role: "ours",
-      description: "PersistMongo: updateOne upsert / findOne / deleteOne, w: majority, j: true",
+      description:
+        "PersistMongo: a change is a find of the key's newest documents, an insert on a unique _id and a check (plus deleting what it supersedes); a read one find; w: majority, j: true",
       open: async () => {
         const { PersistMongo } = await loadPackage<PersistMongoModule>("@persist-kit/persist-mongo");
         return persistStore(new PersistMongo(url, { databaseName, collectionName: "ours" }));
@@ -47,10 +50,16 @@ export async function mongoFamily(setup: FamilySetup): Promise<Family> {
       name: "mongodb driver",
       role: "driver",
       description:
-        "the mongodb driver: the same document, updateOne upsert / findOne / deleteOne, w: majority, j: true",
+        "the mongodb driver by hand: one document per key under persist-mongo's key id, updateOne upsert / findOne / deleteOne, w: majority, j: true",
       goals: DRIVER_GOALS,
-      inFlightNote: RAW_DRIVER_NOTE,
-      open: () => driverStore(url, databaseName, "driver"),
+      inFlightNote:
+        "one upsert, find or delete per call on one document per key: persist-mongo takes three round trips per change " +
+        "(read the key's newest documents, insert on a unique _id, check) and deletes what it supersedes, to decide " +
+        "revisions with inserts alone, and checks keys and rows",
+      open: async () => {
+        const { keyDocumentPrefix } = await loadPackage<PersistMongoModule>("@persist-kit/persist-mongo");
+        return driverStore(url, databaseName, "driver", keyDocumentPrefix);
+      },
     },
     {
       name: "keyv mongo",
@@ -94,30 +103,33 @@ function describeServer(buildInfo: { version?: string; ferretdbVersion?: string 
   return `FerretDB ${known ?? "(version unknown)"} on SQLite, speaking MongoDB ${buildInfo.version}`;
 }
 
-// persist-mongo's collection, document, update and filters, sent by hand: _id is the JSON array
-// [strategy, symbol], the row is JSON text, an index on strategyName serves listings, and reads
-// skip expired documents (none expire here, but the server still evaluates the filter).
-async function driverStore(url: string, databaseName: string, collectionName: string): Promise<SignalStore> {
+// What a user writes by hand with the driver: one document per key, replaced by an upsert, its
+// `_id` persist-mongo's own key id (the JSON array [namespace, strategy, symbol], worked out once
+// per key), the row as JSON text. persist-mongo itself keeps a document per change, decided by an
+// insert on a unique _id (see its README): the ratio is what that protocol costs over the plainest
+// safe use of the driver, at the same write concern.
+async function driverStore(
+  url: string,
+  databaseName: string,
+  collectionName: string,
+  keyDocumentPrefix: PersistMongoModule["keyDocumentPrefix"],
+): Promise<SignalStore> {
   const client = new MongoClient(url);
   await client.connect();
-  const collection = client
-    .db(databaseName)
-    .collection<SignalDocument>(collectionName, { writeConcern: WRITE_CONCERN });
-  await collection.createIndex({ strategyName: 1 }, { name: "strategyName_1" });
-  const idOf = (key: { strategyName: string; symbol: string }) => JSON.stringify([key.strategyName, key.symbol]);
+  const collection = client.db(databaseName).collection<KeyDocument>(collectionName, { writeConcern: WRITE_CONCERN });
+  const idOf = cachedPerKey((key) => keyDocumentPrefix(signalRecordKey(key.symbol, key.strategyName)));
   return {
     write: async (key, row) => {
-      const fields = {
-        strategyName: key.strategyName,
-        symbol: key.symbol,
-        signal: JSON.stringify(row),
-        updatedAt: new Date(),
-      };
-      await collection.updateOne({ _id: idOf(key) }, { $set: fields, $unset: { expiresAt: "" } }, { upsert: true });
+      const { namespace, parts } = signalRecordKey(key.symbol, key.strategyName);
+      await collection.updateOne(
+        { _id: idOf(key) },
+        { $set: { namespace, parts, value: JSON.stringify(row) } },
+        { upsert: true },
+      );
     },
     read: async (key) => {
-      const document = await collection.findOne({ _id: idOf(key), expiresAt: { $not: { $lte: new Date() } } });
-      return document === null ? null : JSON.parse(document.signal);
+      const document = await collection.findOne({ _id: idOf(key) });
+      return document === null ? null : JSON.parse(document.value);
     },
     delete: async (key) => {
       await collection.deleteOne({ _id: idOf(key) });

@@ -12,11 +12,30 @@ import type { FamilySetup } from "./setup.js";
 /** What the harness uses of @persist-kit/persist-postgres (typed here: see loadPackage). */
 interface PersistPostgresModule {
   PersistPostgres: new (options: { connectionString: string; schema: string; table: string }) => PersistBase;
-  signalTableSql(
-    schema: string,
-    table: string,
-  ): Record<"createTable", string> & Record<"read" | "write" | "delete", { text: string }>;
+  /** Every statement the backend runs against one record table (and its floor table). */
+  recordTableSql(schema: string, table: string): RecordTableSql;
+  signalLocation(symbol: string, strategyName: string): RecordLocation;
+  readValues(location: RecordLocation): unknown[];
+  writeValues(location: RecordLocation, json: string): unknown[];
+  deleteValues(location: RecordLocation): unknown[];
 }
+
+interface NamedStatement {
+  name: string;
+  text: string;
+}
+
+interface RecordTableSql {
+  /** What creates the record table, its floor table and the signal view, in order (after the schema). */
+  setup: readonly string[];
+  /** Columns: `json` (the value as text, null when absent), `revision`, `format`. */
+  read: NamedStatement;
+  write: NamedStatement;
+  delete: NamedStatement;
+}
+
+/** Where a record lives: opaque here, handed from signalLocation to the value builders. */
+type RecordLocation = object;
 
 // Every table of a run lives in one schema, dropped at the end whatever the contenders left.
 const schemaOf = (tag: string) => `persist_kit_bench_${tag}`;
@@ -36,7 +55,8 @@ export async function postgresFamily(setup: FamilySetup): Promise<Family> {
     {
       name: "persist-postgres",
       role: "ours",
-      description: "PersistPostgres: INSERT ... ON CONFLICT / SELECT / DELETE as named prepared statements, pg.Pool",
+      description:
+        "PersistPostgres: one statement per call (write and delete decide their revision under row and floor locks), named prepared statements, pg.Pool",
       open: async () => {
         const { PersistPostgres } = await loadPackage<PersistPostgresModule>("@persist-kit/persist-postgres");
         return persistStore(new PersistPostgres({ connectionString: url, schema, table: "ours" }));
@@ -45,13 +65,14 @@ export async function postgresFamily(setup: FamilySetup): Promise<Family> {
     {
       name: "pg prepared",
       role: "driver",
-      description: "pg.Pool (default size, as persist-postgres), the same SQL as named prepared statements",
+      description:
+        "pg.Pool (default size, as persist-postgres), persist-postgres' own statements and parameters as named prepared statements",
       goals: DRIVER_GOALS,
       inFlightNote: RAW_DRIVER_NOTE,
-      // The very statements persist-postgres runs, from the package itself.
+      // The very statements and parameters persist-postgres runs, from the package itself.
       open: async () => {
-        const { signalTableSql } = await loadPackage<PersistPostgresModule>("@persist-kit/persist-postgres");
-        return preparedStore(url, signalTableSql(schema, "driver"));
+        const backend = await loadPackage<PersistPostgresModule>("@persist-kit/persist-postgres");
+        return preparedStore(url, backend, backend.recordTableSql(schema, "driver"));
       },
     },
     {
@@ -83,24 +104,32 @@ export async function postgresFamily(setup: FamilySetup): Promise<Family> {
   };
 }
 
-async function preparedStore(
-  url: string,
-  sql: ReturnType<PersistPostgresModule["signalTableSql"]>,
-): Promise<SignalStore> {
+// Creates the tables with the backend's own setup statements, then sends its read, write and
+// delete statements under their own names with the values its helpers build: the same SQL and
+// parameters, so the ratio is what persist-postgres adds in JavaScript.
+async function preparedStore(url: string, backend: PersistPostgresModule, sql: RecordTableSql): Promise<SignalStore> {
   const pool = new pg.Pool({ connectionString: url });
-  await pool.query(sql.createTable);
-  const statement = (name: string, text: string, values: unknown[]) => ({ name: `bench_${name}`, text, values });
+  try {
+    for (const statement of sql.setup) await pool.query(statement);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  const { signalLocation, readValues, writeValues, deleteValues } = backend;
   return {
     write: async (key, row) => {
-      await pool.query(statement("write", sql.write.text, [key.strategyName, key.symbol, JSON.stringify(row), null]));
+      const values = writeValues(signalLocation(key.symbol, key.strategyName), JSON.stringify(row));
+      await pool.query({ name: sql.write.name, text: sql.write.text, values });
     },
     read: async (key) => {
-      const result = await pool.query(statement("read", sql.read.text, [key.strategyName, key.symbol]));
-      const text = result.rows[0]?.signal_json;
+      const values = readValues(signalLocation(key.symbol, key.strategyName));
+      const result = await pool.query({ name: sql.read.name, text: sql.read.text, values });
+      const text = result.rows[0]?.json;
       return typeof text === "string" ? JSON.parse(text) : null;
     },
     delete: async (key) => {
-      await pool.query(statement("delete", sql.delete.text, [key.strategyName, key.symbol]));
+      const values = deleteValues(signalLocation(key.symbol, key.strategyName));
+      await pool.query({ name: sql.delete.name, text: sql.delete.text, values });
     },
     close: () => pool.end(),
   };

@@ -1,5 +1,5 @@
 // The redis family: persist-redis against ioredis (plain and auto-pipelined) and node-redis sending
-// SET/GET/DEL themselves, keyv with @keyv/redis, and unstorage's redis driver.
+// SET/GET/DEL themselves under persist-redis' key, keyv with @keyv/redis, and unstorage's redis driver.
 import { createKeyv } from "@keyv/redis";
 import type { PersistBase } from "@persist-kit/core";
 import { Redis } from "ioredis";
@@ -7,8 +7,8 @@ import { createClient } from "redis";
 import { createStorage } from "unstorage";
 import redisDriver from "unstorage/drivers/redis";
 import type { BenchKey, Contender, Family, SignalStore } from "../model.js";
-import { keyvStore, loadPackage, persistStore, serverUrl, unstorageStore } from "../stores.js";
-import { DRIVER_GOALS, PEER_GOALS, RAW_DRIVER_NOTE } from "../targets.js";
+import { cachedPerKey, keyvStore, loadPackage, persistStore, serverUrl, unstorageStore } from "../stores.js";
+import { DRIVER_GOALS, PEER_GOALS } from "../targets.js";
 import type { FamilySetup } from "./setup.js";
 
 /** What the harness uses of @persist-kit/persist-redis (typed here: see loadPackage). */
@@ -21,6 +21,8 @@ export interface PersistRedisModule {
     /** The backtest writer: changes are queued and sent in pipelines. */
     createBatchWriter(options?: { maxBatchSize?: number }): PersistBase & { flush(): Promise<void> };
   };
+  /** The Redis key persist-redis stores a signal under: `{prefix}signal:{strategy}:{symbol}`, names escaped. */
+  signalRedisKey(prefix: string, key: { strategyName: string; symbol: string }): string;
 }
 
 const PIPELINING_NOTE =
@@ -36,7 +38,8 @@ export async function redisFamily(setup: FamilySetup): Promise<Family> {
     {
       name: "persist-redis",
       role: "ours",
-      description: "PersistRedis: one SET / GET / DEL per call, through ioredis",
+      description:
+        "PersistRedis: one write or delete script (EVALSHA, revision and floor checked on the server) or one GET per call, through ioredis",
       open: async () => {
         const { PersistRedis } = await loadPackage<PersistRedisModule>("@persist-kit/persist-redis");
         return persistStore(new PersistRedis({ url, prefix: prefix("ours") }));
@@ -45,24 +48,34 @@ export async function redisFamily(setup: FamilySetup): Promise<Family> {
     {
       name: "ioredis",
       role: "driver",
-      description: "ioredis with default options: SET / GET / DEL of the JSON text",
+      description: "ioredis with default options: SET / GET / DEL of the JSON text under persist-redis' key",
       goals: DRIVER_GOALS,
-      inFlightNote: RAW_DRIVER_NOTE,
-      open: () => ioredisStore(new Redis(url), prefix("ioredis")),
+      inFlightNote:
+        "plain SET / GET / DEL under the same key with nothing on top: persist-redis sends each write and delete " +
+        "as a script that checks the stored revision and the group's floor on the server, and checks keys and rows, " +
+        "sets deadlines and wraps errors per call",
+      // The key first: a client made before a failed package load would be left connected.
+      open: async () => {
+        const keys = await redisKeys(prefix("ioredis"));
+        return ioredisStore(new Redis(url), keys);
+      },
     },
     {
       name: "ioredis auto-pipelining",
       role: "driver",
-      description: "ioredis with enableAutoPipelining: SET / GET / DEL of the JSON text",
+      description: "ioredis with enableAutoPipelining: SET / GET / DEL of the JSON text under persist-redis' key",
       inFlightNote: `ioredis with enableAutoPipelining: ${PIPELINING_NOTE}`,
-      open: () => ioredisStore(new Redis(url, { enableAutoPipelining: true }), prefix("ioredis-pipelined")),
+      open: async () => {
+        const keys = await redisKeys(prefix("ioredis-pipelined"));
+        return ioredisStore(new Redis(url, { enableAutoPipelining: true }), keys);
+      },
     },
     {
       name: "node-redis",
       role: "driver",
-      description: "node-redis (the redis package): SET / GET / DEL of the JSON text",
+      description: "node-redis (the redis package): SET / GET / DEL of the JSON text under persist-redis' key",
       inFlightNote: `node-redis pipelines by default: ${PIPELINING_NOTE}`,
-      open: () => nodeRedisStore(url, prefix("node-redis")),
+      open: async () => nodeRedisStore(url, await redisKeys(prefix("node-redis"))),
     },
     {
       name: "keyv redis",
@@ -97,9 +110,12 @@ export async function redisFamily(setup: FamilySetup): Promise<Family> {
   };
 }
 
-// The same key shape as persist-redis: prefix, "signal:", the strategy as hash tag, the symbol.
-function redisKey(prefix: string, key: BenchKey): string {
-  return `${prefix}signal:{${key.strategyName}}:${key.symbol}`;
+// The very key persist-redis uses, from the package itself (prefix, "signal:", the escaped strategy
+// as hash tag, the escaped symbol). Worked out once per key, as a hand-written client would keep
+// its key strings, so the raw contenders' timed work stays the command alone.
+async function redisKeys(prefix: string): Promise<(key: BenchKey) => string> {
+  const { signalRedisKey } = await loadPackage<PersistRedisModule>("@persist-kit/persist-redis");
+  return cachedPerKey((key) => signalRedisKey(prefix, key));
 }
 
 /** The commands both reference clients share, as each of them spells them. */
@@ -111,17 +127,21 @@ interface StringCommands {
 
 // The same SET / GET / DEL whichever client sends them, so the two references differ only in
 // the client.
-function stringStore(client: StringCommands, prefix: string, close: () => Promise<unknown>): SignalStore {
+function stringStore(
+  client: StringCommands,
+  redisKey: (key: BenchKey) => string,
+  close: () => Promise<unknown>,
+): SignalStore {
   return {
     write: async (key, row) => {
-      await client.set(redisKey(prefix, key), JSON.stringify(row));
+      await client.set(redisKey(key), JSON.stringify(row));
     },
     read: async (key) => {
-      const text = await client.get(redisKey(prefix, key));
+      const text = await client.get(redisKey(key));
       return text === null ? null : JSON.parse(text);
     },
     delete: async (key) => {
-      await client.del(redisKey(prefix, key));
+      await client.del(redisKey(key));
     },
     close: async () => {
       await close();
@@ -129,15 +149,15 @@ function stringStore(client: StringCommands, prefix: string, close: () => Promis
   };
 }
 
-async function ioredisStore(client: Redis, prefix: string): Promise<SignalStore> {
+async function ioredisStore(client: Redis, redisKey: (key: BenchKey) => string): Promise<SignalStore> {
   await client.ping();
-  return stringStore(client, prefix, () => client.quit());
+  return stringStore(client, redisKey, () => client.quit());
 }
 
-async function nodeRedisStore(url: string, prefix: string): Promise<SignalStore> {
+async function nodeRedisStore(url: string, redisKey: (key: BenchKey) => string): Promise<SignalStore> {
   const client = createClient({ url });
   await client.connect();
-  return stringStore(client, prefix, () => client.close());
+  return stringStore(client, redisKey, () => client.close());
 }
 
 // The persistence settings decide what a write costs (appendfsync always: an fsync per write batch).
