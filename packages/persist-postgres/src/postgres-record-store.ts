@@ -68,12 +68,13 @@ interface TimedQueryConfig extends QueryConfig {
 /**
  * Records in one PostgreSQL table for all namespaces, primary key `(namespace, key)` with the key
  * parts as a `text[]`, the value as `json` (kept as written), a `revision`, a `format` and an optional `expires_at`
- * by the server's clock; revision floors per group in `<table>_floors`. Every write is one
- * conditional `INSERT ... ON CONFLICT DO UPDATE ... WHERE`, every delete one statement that
- * removes the record and raises its group's floor; each commits on its own, so with the server's
- * default `synchronous_commit = on` an acknowledged change survives a crash of the server.
+ * by the server's clock; revision floors per group in `<table>_floors`. Every write and delete is
+ * one call of a PL/pgSQL function created with the tables, which decides the condition under the
+ * record's row lock and its group's floor lock (see recordTableSql); a delete removes the record
+ * and raises its group's floor. Each commits on its own, so with the server's default
+ * `synchronous_commit = on` an acknowledged change survives a crash of the server.
  *
- * Tables are created on the first operation, under an advisory lock so several processes can
+ * Tables and functions are created on the first operation, under an advisory lock so several processes can
  * start at once. Give it a URL (it then owns its pool and `close()` ends it) or an existing
  * `pg.Pool` (never ended here).
  *
@@ -195,19 +196,18 @@ export class PostgresRecordStore extends BaseRecordStore {
   }
 
   /**
-   * Writes every entry in one transaction: all of them are stored, or none. The group floors are
-   * share-locked first and the records written in key order, so two batches (or a batch and a
-   * delete) touching the same keys in any order wait for each other instead of deadlocking.
+   * Writes every entry in one transaction: all of them are stored, or none. The missing floors of
+   * its groups are created first, on their own (a floor of 0 is no floor), so the transaction
+   * share-locks all of them, in key order, before it writes any record, in key order: the order
+   * deletes take them in too (floor, then record), so two batches, or a batch and a delete,
+   * touching the same keys in any order wait for each other instead of deadlocking.
    */
   protected override async writeManyRecords(entries: readonly RecordEntry[], ttlMs: number | undefined): Promise<void> {
     const ordered = [...entries].sort((a, b) => compareIds(recordKeyId(a.key), recordKeyId(b.key)));
-    const groups = ordered.map(({ key }) => [key.namespace, key.parts[0] as string]);
+    const groups = [ordered.map(({ key }) => key.namespace), ordered.map(({ key }) => key.parts[0] as string)];
+    await this.#query(this.sql.createFloors, groups);
     await this.#transaction(async (client) => {
-      await this.#query(
-        this.sql.lockFloors,
-        [groups.map(([namespace]) => namespace), groups.map(([, group]) => group)],
-        client,
-      );
+      await this.#query(this.sql.lockFloors, groups, client);
       for (const { key, json } of ordered) {
         await this.#query(this.sql.write, writeValues(recordLocation(key), json, { ttlMs }), client);
       }
@@ -257,7 +257,7 @@ export class PostgresRecordStore extends BaseRecordStore {
   }
 
   async #tablesExist(queryable: Pool | PoolClient): Promise<boolean> {
-    const names = [this.sql.qualifiedName, this.sql.floorTableName];
+    const names = [this.sql.qualifiedName, this.sql.floorTableName, this.sql.writeFunction, this.sql.deleteFunction];
     const result = await queryable.query(this.#statement(this.sql.describeTable, names));
     const { present, comment } = result.rows[0] as { present: boolean; comment: string | null };
     if (!present) return false;

@@ -40,7 +40,11 @@ export interface RecordTableSql {
   floorTableName: string;
   /** `"schema"."table_signals"`, quoted: a view of the open signals. */
   signalViewName: string;
-  /** Whether both tables exist, and the record table's comment (which carries the schema version). */
+  /** `"schema"."table_write"(...)`: the signature of the function behind {@link RecordTableSql.write}, for `to_regprocedure`. */
+  writeFunction: string;
+  /** `"schema"."table_delete"(...)`: the signature of the function behind {@link RecordTableSql.delete}, for `to_regprocedure`. */
+  deleteFunction: string;
+  /** Whether both tables and both functions exist (parameters: their names), and the record table's comment (which carries the schema version). */
   describeTable: string;
   /** Takes a transaction-scoped advisory lock keyed by the schema name (parameter $1). */
   lockSchema: string;
@@ -48,6 +52,8 @@ export interface RecordTableSql {
   createSchema: string;
   createTable: string;
   createFloorTable: string;
+  createWriteFunction: string;
+  createDeleteFunction: string;
   createSignalView: string;
   commentTable: string;
   /** The statements that create everything, in order (after `createSchema`): run them to prepare by hand. */
@@ -60,9 +66,11 @@ export interface RecordTableSql {
   delete: NamedStatement;
   /** Parameters: namespace, lower bound, upper bound, cursor (all `text[]` or null), limit. Columns: `parts` (JSON text), `revision`. */
   list: NamedStatement;
-  /** Share-locks the existing floors of groups $1 (namespaces) / $2 (first parts), in key order: the first statement of a batch. */
+  /** Creates the missing floors (at 0) of groups $1 (namespaces) / $2 (first parts), in key order: run on its own before a batch. */
+  createFloors: NamedStatement;
+  /** Share-locks the floors of groups $1 (namespaces) / $2 (first parts), in key order: the first statement of a batch. */
   lockFloors: NamedStatement;
-  /** Deletes expired records, raising their groups' floors to keep their revisions. Column: `deleted`. */
+  /** Deletes expired records, locking their groups' floors first and raising them to keep their revisions. Column: `deleted`. */
   deleteExpired: NamedStatement;
 }
 
@@ -163,6 +171,8 @@ export function recordTableSql(schema: string, table: string): RecordTableSql {
   const records = `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`;
   const floors = `${quoteIdentifier(schema)}.${quoteIdentifier(`${table}_floors`)}`;
   const signalView = `${quoteIdentifier(schema)}.${quoteIdentifier(`${table}_signals`)}`;
+  const writeFn = `${quoteIdentifier(schema)}.${quoteIdentifier(`${table}_write`)}`;
+  const deleteFn = `${quoteIdentifier(schema)}.${quoteIdentifier(`${table}_delete`)}`;
   const live = "(expires_at IS NULL OR expires_at > now())";
   // COLLATE "C": keys compare byte for byte, so two spellings of one accented letter stay two
   // keys whatever the database's default collation, and list order is the same everywhere.
@@ -188,12 +198,19 @@ export function recordTableSql(schema: string, table: string): RecordTableSql {
   const createSignalView = `CREATE OR REPLACE VIEW ${signalView} AS
 SELECT key[1] AS strategy_name, key[2] AS symbol, value AS signal, revision, created_at, updated_at, expires_at
 FROM ${records} WHERE namespace = '${SIGNAL_NAMESPACE}' AND cardinality(key) = 2 AND ${live}`;
+  const createWriteFunction = writeFunction(writeFn, records, floors);
+  const createDeleteFunction = deleteFunction(deleteFn, records, floors);
   const commentTable = `COMMENT ON TABLE ${records} IS '${COMMENT_PREFIX}${SCHEMA_VERSION}'`;
+  const groups = "unnest($1::text[], $2::text[]) AS g(namespace, group_key)";
   return {
     qualifiedName: records,
     floorTableName: floors,
     signalViewName: signalView,
-    describeTable: `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS present, obj_description(to_regclass($1), 'pg_class') AS comment`,
+    writeFunction: `${writeFn}(text,text[],json,bigint,bigint,bigint)`,
+    deleteFunction: `${deleteFn}(text,text[],bigint,bigint)`,
+    describeTable: `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL
+  AND to_regprocedure($3) IS NOT NULL AND to_regprocedure($4) IS NOT NULL AS present,
+  obj_description(to_regclass($1), 'pg_class') AS comment`,
     // Two sessions running CREATE ... IF NOT EXISTS at once can both find the name free, and one
     // then fails on a unique index of the catalog; the lock makes them take turns.
     lockSchema: `SELECT pg_advisory_xact_lock(hashtextextended('persist-kit:' || $1, 0))`,
@@ -201,12 +218,15 @@ FROM ${records} WHERE namespace = '${SIGNAL_NAMESPACE}' AND cardinality(key) = 2
     createSchema: `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`,
     createTable,
     createFloorTable,
+    createWriteFunction,
+    createDeleteFunction,
     createSignalView,
     commentTable,
-    setup: [createTable, createFloorTable, createSignalView, commentTable],
+    setup: [createTable, createFloorTable, createWriteFunction, createDeleteFunction, createSignalView, commentTable],
     // The value is read as text, exactly as written: pg's json parser can be replaced
     // process-wide (types.setTypeParser). An expired record reads absent with its own revision;
-    // an absent one with its group's floor, looked up only then.
+    // an absent one with its group's floor, looked up only then. One snapshot sees both, and a
+    // delete removes the record and raises the floor in one transaction.
     read: named(
       "read",
       `SELECT CASE WHEN stored.live THEN stored.value::text END AS json, stored.format,
@@ -215,8 +235,14 @@ FROM (SELECT 1) AS one LEFT JOIN LATERAL (
   SELECT value, format, revision, ${live} AS live FROM ${records} WHERE namespace = $1::text AND key = $2::text[]
 ) AS stored ON true`,
     ),
-    write: named("write", writeStatement(records, floors, live)),
-    delete: named("delete", deleteStatement(records, floors, live)),
+    write: named(
+      "write",
+      `SELECT written, current_revision AS current FROM ${writeFn}($1::text, $2::text[], $3::json, $4::bigint, $5::bigint, $6::bigint)`,
+    ),
+    delete: named(
+      "delete",
+      `SELECT raised, current_revision AS current, live FROM ${deleteFn}($1::text, $2::text[], $3::bigint, $4::bigint)`,
+    ),
     // Keyset paging in primary-key order; $2/$3 bound the prefix range exactly (see listBounds).
     list: named(
       "list",
@@ -225,96 +251,172 @@ WHERE namespace = $1::text AND ($2::text[] IS NULL OR key >= $2) AND ($3::text[]
   AND ($4::text[] IS NULL OR key > $4) AND ${live}
 ORDER BY key LIMIT $5`,
     ),
+    createFloors: named(
+      "create_floors",
+      `INSERT INTO ${floors} (namespace, group_key, floor)
+SELECT DISTINCT g.namespace COLLATE "C", g.group_key COLLATE "C", 0::bigint FROM ${groups} ORDER BY 1, 2
+ON CONFLICT (namespace, group_key) DO NOTHING`,
+    ),
     lockFloors: named(
       "lock_floors",
-      `SELECT 1 FROM ${floors} WHERE (namespace, group_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+      `SELECT 1 FROM ${floors} WHERE (namespace, group_key) IN (SELECT * FROM ${groups})
 ORDER BY namespace, group_key FOR SHARE`,
     ),
+    // Floors first, in key order, then the records: the order every delete and batch takes them in.
+    // A record rewritten meanwhile is checked again on its newest version and kept.
     deleteExpired: named(
       "delete_expired",
-      `WITH expired AS (
-  DELETE FROM ${records} WHERE expires_at <= now() RETURNING namespace, key[1] AS group_key, revision
+      `WITH locked AS MATERIALIZED (
+  SELECT f.namespace, f.group_key FROM ${floors} AS f
+  WHERE (f.namespace, f.group_key) IN (SELECT r.namespace, r.key[1] FROM ${records} AS r WHERE r.expires_at <= now())
+  ORDER BY f.namespace, f.group_key FOR UPDATE
+), expired AS (
+  DELETE FROM ${records} AS r USING locked
+  WHERE r.namespace = locked.namespace AND r.key[1] = locked.group_key AND r.expires_at <= now()
+  RETURNING r.namespace, r.key[1] AS group_key, r.revision
 ), kept AS (
-  INSERT INTO ${floors} AS f (namespace, group_key, floor)
-  SELECT namespace, group_key, max(revision) FROM expired GROUP BY namespace, group_key
-  ON CONFLICT (namespace, group_key) DO UPDATE SET floor = GREATEST(f.floor, EXCLUDED.floor)
+  UPDATE ${floors} AS f SET floor = GREATEST(f.floor, top.revision)
+  FROM (SELECT namespace, group_key, max(revision) AS revision FROM expired GROUP BY namespace, group_key) AS top
+  WHERE f.namespace = top.namespace AND f.group_key = top.group_key
 )
 SELECT count(*)::int AS deleted FROM expired`,
     ),
   };
 }
 
-// One statement, $1 namespace, $2 key, $3 JSON, $4 TTL ms or NULL, $5 { revision } or NULL,
-// $6 { below } or NULL. In READ COMMITTED every lock below re-reads the newest committed
-// version of the row it locks, whatever the statement's snapshot saw:
-// - a stored record (live or expired) is locked FOR UPDATE; its revision is the current one and
-//   the ON CONFLICT path applies, deciding again on the newest version in its WHERE;
-// - an absent key takes its group's floor under FOR SHARE (created at 0 by the group's first
-//   write), so a delete raising the floor either waits for this write to commit or is seen by it:
-//   a key never appears below a floor a reader already saw. Writers share the lock;
-// - the same key inserted concurrently makes the INSERT conflict, and the WHERE decides again.
-// CASE and COALESCE evaluate in order, so a stored record never takes the floor lock.
-function writeStatement(records: string, floors: string, live: string): string {
-  return `WITH stored AS MATERIALIZED (
-  SELECT revision, ${live} AS live FROM ${records} WHERE namespace = $1::text AND key = $2::text[] FOR UPDATE
-), locked_floor AS MATERIALIZED (
-  SELECT floor FROM ${floors} WHERE namespace = $1::text AND group_key = ($2::text[])[1] FOR SHARE
-), created_floor AS (
-  INSERT INTO ${floors} AS f (namespace, group_key, floor)
-  SELECT $1::text, ($2::text[])[1], 0
-  WHERE CASE WHEN EXISTS (SELECT FROM stored) THEN false ELSE NOT EXISTS (SELECT FROM locked_floor) END
-  ON CONFLICT (namespace, group_key) DO UPDATE SET floor = f.floor
-  RETURNING floor
-), current AS MATERIALIZED (
-  SELECT EXISTS (SELECT FROM stored) AS present,
-    COALESCE((SELECT revision FROM stored), (SELECT floor FROM locked_floor), (SELECT floor FROM created_floor)) AS revision
-), written AS (
+// Why functions: in READ COMMITTED a statement sees the database as of its start. A row lock
+// re-reads the newest version of the row it locks, but a row that another transaction inserted
+// after that start stays invisible to the whole statement, even once it waited for that
+// transaction. So one statement cannot lock a group's floor and then see the record a first
+// write of the key committed while it waited. A plpgsql function (VOLATILE) takes a fresh
+// snapshot for each statement it runs: after it has a lock, its next statement sees everything
+// committed before the lock was granted. Each change is still one round trip and one transaction.
+//
+// The locks, always in this order, so nothing deadlocks:
+// - the group's floor row (namespace, first key part): FOR SHARE by writes of absent keys (and
+//   by batches, for all their groups, in key order, before any record), FOR UPDATE by deletes
+//   and deleteExpired. A delete therefore waits for every uncommitted first write of its group
+//   and sees it, and a first write waits for every uncommitted floor raise and writes above it;
+// - then the record row, FOR UPDATE, by writes and deletes alike. A write of a stored record
+//   locks only that row and never waits for a floor after it.
+// A group's first write creates its floor row at 0 (a floor of 0 is no floor); a delete raises
+// the floor to at least the revision it stores, in the same transaction as it removes the record.
+
+// $1 namespace, $2 key, $3 JSON, $4 TTL ms or NULL, $5 { revision } or NULL, $6 { below } or
+// NULL. Columns: written (the new revision, NULL when not applied), current_revision (the
+// revision the condition was decided on, which is the one stored when not applied).
+function writeFunction(name: string, records: string, floors: string): string {
+  const at = "p_at";
+  const below = "p_below";
+  const keyIs = "r.namespace = p_namespace AND r.key = p_key";
+  const groupIs = "f.namespace = p_namespace AND f.group_key = p_key[1]";
+  const expiresAt = "now() + p_ttl_ms * interval '1 millisecond'";
+  return `CREATE OR REPLACE FUNCTION ${name}(p_namespace text, p_key text[], p_value json, p_ttl_ms bigint,
+  p_at bigint, p_below bigint, OUT written bigint, OUT current_revision bigint)
+LANGUAGE plpgsql VOLATILE AS $persist_kit$
+DECLARE
+  stored bigint;
+BEGIN
+  -- A stored record, live or expired: its revision decides, under its row lock.
+  SELECT r.revision INTO stored FROM ${records} AS r WHERE ${keyIs} FOR UPDATE;
+  IF NOT FOUND THEN
+    -- An absent key: its group's floor decides, shared with other writers, exclusive of deletes.
+    SELECT f.floor INTO current_revision FROM ${floors} AS f WHERE ${groupIs} FOR SHARE;
+    IF NOT FOUND THEN
+      INSERT INTO ${floors} (namespace, group_key, floor) VALUES (p_namespace, p_key[1], 0)
+      ON CONFLICT (namespace, group_key) DO NOTHING;
+      SELECT f.floor INTO STRICT current_revision FROM ${floors} AS f WHERE ${groupIs} FOR SHARE;
+    END IF;
+    -- A fresh snapshot, taken with the floor locked: a first write of this key that committed
+    -- meanwhile is seen here.
+    SELECT r.revision INTO stored FROM ${records} AS r WHERE ${keyIs} FOR UPDATE;
+  END IF;
+  IF stored IS NOT NULL THEN
+    current_revision := stored;
+    IF (${meets("stored", at, below)}) THEN
+      UPDATE ${records} AS r SET value = p_value, revision = ${nextRevision("stored", below)}, format = ${RECORD_FORMAT},
+        created_at = CASE WHEN r.expires_at <= now() THEN now() ELSE r.created_at END,
+        updated_at = now(), expires_at = ${expiresAt}
+      WHERE ${keyIs} RETURNING r.revision INTO written;
+    END IF;
+    RETURN;
+  END IF;
+  IF NOT (${meets("current_revision", at, below)}) THEN
+    RETURN;
+  END IF;
+  -- A writer of the same key that holds the floor too and inserts first makes this conflict:
+  -- the WHERE then decides again on its row, newest version, locked.
   INSERT INTO ${records} AS r (namespace, key, value, revision, format, created_at, updated_at, expires_at)
-  SELECT $1::text, $2::text[], $3::json, ${nextRevision("current.revision", "$6")}, ${RECORD_FORMAT}, now(), now(),
-    now() + $4::bigint * interval '1 millisecond'
-  FROM current WHERE current.present OR ${meets("current.revision", "$5", "$6")}
+  VALUES (p_namespace, p_key, p_value, ${nextRevision("current_revision", below)}, ${RECORD_FORMAT}, now(), now(), ${expiresAt})
   ON CONFLICT (namespace, key) DO UPDATE SET
     value = EXCLUDED.value,
-    revision = ${nextRevision("r.revision", "$6")},
+    revision = ${nextRevision("r.revision", below)},
     format = EXCLUDED.format,
     created_at = CASE WHEN r.expires_at <= now() THEN EXCLUDED.created_at ELSE r.created_at END,
     updated_at = EXCLUDED.updated_at,
     expires_at = EXCLUDED.expires_at
-  WHERE ${meets("r.revision", "$5", "$6")}
-  RETURNING revision
-)
-SELECT (SELECT revision FROM written) AS written, (SELECT revision FROM current) AS current`;
+  WHERE ${meets("r.revision", at, below)}
+  RETURNING r.revision INTO written;
+  IF written IS NULL THEN
+    -- Not applied on that writer's row, which this statement locked: report its revision.
+    SELECT COALESCE((SELECT r.revision FROM ${records} AS r WHERE ${keyIs}), current_revision) INTO current_revision;
+  END IF;
+END
+$persist_kit$`;
 }
 
-// One statement, $1 namespace, $2 key, $3 { revision } or NULL, $4 { below } or NULL. The group's
-// floor is locked first (FOR UPDATE), then the record: the order every write transaction takes
-// them in too, so the two cannot deadlock. The record goes and the floor rises to at least the
-// new revision in the same statement, so no reader sees one without the other. An absent key's
-// condition is decided again on the newest floor in the ON CONFLICT WHERE, so of racing deletes
-// exactly one raises it. An unconditional delete of an absent or expired key changes nothing.
-function deleteStatement(records: string, floors: string, live: string): string {
-  return `WITH locked_floor AS MATERIALIZED (
-  SELECT floor FROM ${floors} WHERE namespace = $1::text AND group_key = ($2::text[])[1] FOR UPDATE
-), stored AS MATERIALIZED (
-  SELECT revision, ${live} AS live FROM ${records}
-  WHERE namespace = $1::text AND key = $2::text[] AND (SELECT count(*) FROM locked_floor) >= 0
-  FOR UPDATE
-), current AS MATERIALIZED (
-  SELECT EXISTS (SELECT FROM stored) AS present, COALESCE((SELECT live FROM stored), false) AS live,
-    COALESCE((SELECT revision FROM stored), (SELECT floor FROM locked_floor), 0) AS revision
-), decided AS MATERIALIZED (
-  SELECT present, ${nextRevision("revision", "$4")} AS next FROM current
-  WHERE (live OR $3::bigint IS NOT NULL OR $4::bigint IS NOT NULL) AND ${meets("revision", "$3", "$4")}
-), deleted AS (
-  DELETE FROM ${records} WHERE namespace = $1::text AND key = $2::text[] AND EXISTS (SELECT FROM decided WHERE present)
-), raised AS (
-  INSERT INTO ${floors} AS f (namespace, group_key, floor)
-  SELECT $1::text, ($2::text[])[1], next FROM decided
-  ON CONFLICT (namespace, group_key) DO UPDATE SET floor = GREATEST(f.floor, EXCLUDED.floor)
-  WHERE (SELECT present FROM decided) OR ${meets("f.floor", "$3", "$4")}
-  RETURNING floor
-)
-SELECT (SELECT floor FROM raised) AS raised, current.revision AS current, current.live FROM current`;
+// $1 namespace, $2 key, $3 { revision } or NULL, $4 { below } or NULL. Columns: raised (the
+// floor after the delete, NULL when not applied), current_revision (the revision the condition
+// was decided on), live (whether a live record was there). The record goes and the floor rises to
+// at least the new revision in the same transaction, so no reader sees one without the other. An
+// unconditional delete of an absent or expired key changes nothing.
+function deleteFunction(name: string, records: string, floors: string): string {
+  const at = "p_at";
+  const below = "p_below";
+  const keyIs = "r.namespace = p_namespace AND r.key = p_key";
+  const groupIs = "f.namespace = p_namespace AND f.group_key = p_key[1]";
+  return `CREATE OR REPLACE FUNCTION ${name}(p_namespace text, p_key text[], p_at bigint, p_below bigint,
+  OUT raised bigint, OUT current_revision bigint, OUT live boolean)
+LANGUAGE plpgsql VOLATILE AS $persist_kit$
+DECLARE
+  stored bigint;
+  conditional boolean := p_at IS NOT NULL OR p_below IS NOT NULL;
+BEGIN
+  live := false;
+  SELECT f.floor INTO current_revision FROM ${floors} AS f WHERE ${groupIs} FOR UPDATE;
+  IF NOT FOUND THEN
+    -- No floor row, so no record of the group either (its first write creates both): revision 0.
+    current_revision := 0;
+    IF NOT conditional OR NOT (${meets("0", at, below)}) THEN
+      RETURN;
+    END IF;
+    INSERT INTO ${floors} (namespace, group_key, floor) VALUES (p_namespace, p_key[1], ${nextRevision("0", below)})
+    ON CONFLICT (namespace, group_key) DO NOTHING RETURNING floor INTO raised;
+    IF FOUND THEN
+      RETURN;
+    END IF;
+    -- Created meanwhile, by a first write or another delete: lock it and decide below.
+    SELECT f.floor INTO STRICT current_revision FROM ${floors} AS f WHERE ${groupIs} FOR UPDATE;
+  END IF;
+  -- A fresh snapshot, taken with the floor locked: every first write of the group has committed
+  -- or waits for this delete.
+  SELECT r.revision, (r.expires_at IS NULL OR r.expires_at > now()) INTO stored, live
+  FROM ${records} AS r WHERE ${keyIs} FOR UPDATE;
+  IF stored IS NULL THEN
+    live := false;
+  ELSE
+    current_revision := stored;
+  END IF;
+  IF NOT (live OR conditional) OR NOT (${meets("current_revision", at, below)}) THEN
+    RETURN;
+  END IF;
+  IF stored IS NOT NULL THEN
+    DELETE FROM ${records} AS r WHERE ${keyIs};
+  END IF;
+  UPDATE ${floors} AS f SET floor = GREATEST(f.floor, ${nextRevision("current_revision", below)})
+  WHERE ${groupIs} RETURNING f.floor INTO raised;
+END
+$persist_kit$`;
 }
 
 /**

@@ -129,6 +129,27 @@ describe("the table is created on first use, once, safely", () => {
     }
   });
 
+  it("tables made without the write and delete functions (an earlier build) get them on first use", async () => {
+    const schema = freshSchema();
+    await admin.query(`CREATE SCHEMA "${schema}"`);
+    const sql = recordTableSql(schema, "signals");
+    for (const statement of sql.setup.filter((text) => !text.startsWith("CREATE OR REPLACE FUNCTION"))) {
+      await admin.query(statement);
+    }
+    const persist = new PersistPostgres({ connectionString: url, schema, table: "signals" });
+    try {
+      await persist.writeSignalData("BTC/USDT", "momentum", makeSignalRow(1));
+      expect(await persist.readSignalData("BTC/USDT", "momentum")).toEqual(makeSignalRow(1));
+      const functions = await admin.query(
+        "SELECT to_regprocedure($1) IS NOT NULL AS write, to_regprocedure($2) IS NOT NULL AS delete",
+        [sql.writeFunction, sql.deleteFunction],
+      );
+      expect(functions.rows).toEqual([{ write: true, delete: true }]);
+    } finally {
+      await persist.close();
+    }
+  });
+
   it("a table of a newer schema version is refused, and the next operation tries again", async () => {
     const schema = freshSchema();
     const first = new PersistPostgres({ connectionString: url, schema });
