@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { StoredFormatError } from "./record-file.js";
 
 /** Permission bits of the files written and of the directories made for them. */
 export interface FileModes {
@@ -54,14 +55,101 @@ export function writeFileDurably(directory: string, file: string, text: string, 
   }
 }
 
-/** The bytes of `file`, or `undefined` when it does not exist. */
-export function readFileIfExists(file: string): Buffer | undefined {
+// Every file this backend reads (records, floors, locks) is opened without blocking (a FIFO or a
+// device opens at once instead of waiting for a writer) and without following a symbolic link at
+// the file's own name, then checked with fstat: only a regular file is read. Windows has neither
+// flag (and no FIFOs at a path); there the fstat check alone applies.
+export const READ_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0) | (fs.constants.O_NOFOLLOW ?? 0);
+// O_NOFOLLOW refuses a symbolic link with ELOOP (EMLINK on FreeBSD); O_NONBLOCK makes a socket ENXIO.
+const REFUSED_OPEN_CODES = new Set(["ELOOP", "EMLINK", "ENXIO", "EOPNOTSUPP"]);
+
+/**
+ * The bytes of `file`, or `undefined` when it does not exist. Throws {@link StoredFormatError}
+ * (naming `file`) when something other than a regular file stands there (a symbolic link, a FIFO,
+ * a directory, a device, a socket), or {@link FileTooLargeError} when it holds more than
+ * `maxBytes`: nothing blocks, and no buffer grows past `maxBytes + 1`.
+ */
+export function readFileIfExists(file: string, maxBytes: number): Buffer | undefined {
+  let descriptor: number;
   try {
-    return fs.readFileSync(file);
+    descriptor = fs.openSync(file, READ_FLAGS);
   } catch (error) {
     if (errorCode(error) === "ENOENT") return undefined;
-    throw error;
+    throw (isRefusedOpen(error) ? notRegularFile(file, lstatQuietly(file)) : undefined) ?? error;
   }
+  try {
+    const size = checkReadable(file, fs.fstatSync(descriptor), maxBytes);
+    let buffer: Buffer = Buffer.allocUnsafe(readBufferSize(size, maxBytes));
+    let length = 0;
+    for (;;) {
+      length += fs.readSync(descriptor, buffer, length, buffer.length - length, length);
+      // A short read of a regular file is its end; the buffer is one byte longer than the file,
+      // so a full one means it grew since the fstat.
+      if (length < buffer.length) return buffer.subarray(0, length);
+      buffer = grownBuffer(file, buffer, maxBytes);
+    }
+  } finally {
+    fs.closeSync(descriptor);
+  }
+}
+
+/**
+ * Throws {@link StoredFormatError} unless `stats` (of the open `file`) is a regular file of at
+ * most `maxBytes`; returns its size.
+ */
+export function checkReadable(file: string, stats: fs.Stats, maxBytes: number): number {
+  const notFile = notRegularFile(file, stats);
+  if (notFile !== undefined) throw notFile;
+  if (stats.size > maxBytes) throw tooLarge(file, maxBytes);
+  return stats.size;
+}
+
+/** The first read buffer for a file of `size` bytes: one byte more, so its end is seen in one read. */
+export function readBufferSize(size: number, maxBytes: number): number {
+  return Math.min(size, maxBytes) + 1;
+}
+
+/** A full buffer, doubled up to `maxBytes + 1`; throws {@link StoredFormatError} once the file is past `maxBytes`. */
+export function grownBuffer(file: string, buffer: Buffer, maxBytes: number): Buffer {
+  if (buffer.length > maxBytes) throw tooLarge(file, maxBytes);
+  return Buffer.concat([buffer], Math.min(buffer.length * 2, maxBytes + 1));
+}
+
+/** True when an `open` failed with `error` maybe because of what stands at the name (`lstat` tells). */
+export function isRefusedOpen(error: unknown): boolean {
+  const code = errorCode(error);
+  return typeof code === "string" && REFUSED_OPEN_CODES.has(code);
+}
+
+/** The error for `file` when `stats` (of the file itself, or of the name) is not a regular file. */
+export function notRegularFile(file: string, stats: fs.Stats | undefined): StoredFormatError | undefined {
+  if (stats === undefined || stats.isFile()) return undefined;
+  const link = stats.isSymbolicLink() ? " (symbolic links are never followed there)" : "";
+  return new StoredFormatError(`${describeKind(stats)} stands where a file is expected: ${file}${link}`);
+}
+
+function lstatQuietly(file: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+function describeKind(stats: fs.Stats): string {
+  if (stats.isSymbolicLink()) return "a symbolic link";
+  if (stats.isDirectory()) return "a directory";
+  if (stats.isFIFO()) return "a FIFO (named pipe)";
+  if (stats.isSocket()) return "a socket";
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return "a device";
+  return "something that is not a regular file";
+}
+
+/** A file past the size a reader allows: no buffer grew past the limit. */
+export class FileTooLargeError extends StoredFormatError {}
+
+function tooLarge(file: string, maxBytes: number): FileTooLargeError {
+  return new FileTooLargeError(`${file} holds more than maxRecordBytes (${maxBytes} bytes)`);
 }
 
 /** Opens a new file with `O_EXCL`, making its directory (durably) when it is missing. */

@@ -8,7 +8,15 @@ import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { openNewFile, removeQuietly, tempFileName, writeAll } from "./durable-io.js";
+import {
+  FileTooLargeError,
+  openNewFile,
+  readFileIfExists,
+  removeQuietly,
+  tempFileName,
+  writeAll,
+} from "./durable-io.js";
+import { StoredFormatError } from "./record-file.js";
 
 /** Who holds a lock: a process identified beyond its pid (pids are reused), and this one lock's token. */
 interface LockOwner {
@@ -19,6 +27,8 @@ interface LockOwner {
   boot: string | null;
   host: string;
   token: string;
+  /** Set when the lock file names no owner that can be checked: it is never broken. */
+  problem?: string;
 }
 
 /** Permission bits of lock files and of the directories made for them. */
@@ -41,6 +51,8 @@ const BREAK_MARKER = /^\.[0-9a-f]{32}\.break$/;
 // Short sleeps at first (a write holds a lock for about one fsync), longer ones under contention.
 const FIRST_PAUSE_MS = 0.05;
 const LONGEST_PAUSE_MS = 5;
+// A lock holds one small JSON object; anything bigger was not written by this backend.
+const LOCK_FILE_MAX_BYTES = 4096;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 let self: Omit<LockOwner, "token"> | undefined;
 
@@ -58,15 +70,18 @@ export function isLockFileName(name: string): boolean {
 
 /**
  * Takes the lock `file`, waiting while a live process holds it; throws {@link LockTimeoutError}
- * at `deadline` (ms since the epoch). Its directory is made when missing.
+ * at `deadline` (ms since the epoch). Every attempt that fails checks the deadline and pauses
+ * (longer each time), whatever stands at `file`. Its directory is made when missing.
+ *
+ * What this backend never writes there is refused with `StoredFormatError` (the file is left in
+ * place): something other than a regular file (a symbolic link, a FIFO, a directory) at once,
+ * a file naming no owner that can be checked (not a lock of this backend) at the deadline.
  */
 export function acquireLock(file: string, deadline: number, modes: LockModes): void {
   for (let attempt = 0; ; attempt++) {
     const holder = tryLock(file, modes);
     if (holder === undefined) return;
-    if (Date.now() >= deadline) {
-      throw new LockTimeoutError(`${file} is still held by process ${holder.pid} on ${holder.host}`);
-    }
+    if (Date.now() >= deadline) throw lockError(file, holder);
     pause(attempt);
   }
 }
@@ -82,15 +97,29 @@ export function breakLockIfDead(file: string, modes: LockModes): void {
   if (owner !== undefined && !isAlive(owner)) breakDeadLock(file, owner, modes);
 }
 
-/** Takes the lock, or returns the owner that holds it (a dead one still being broken by another process). */
-function tryLock(file: string, modes: LockModes): LockOwner | undefined {
-  for (;;) {
-    if (linkNewLock(file, modes)) return undefined;
-    const owner = readOwner(file);
-    // Released between our link and our read: try again at once.
-    if (owner === undefined) continue;
-    if (isAlive(owner) || !breakDeadLock(file, owner, modes)) return owner;
+/** The lock was released, or its dead owner's lock broken, after our link failed: try again. */
+const FREED = Symbol("freed");
+
+/**
+ * One attempt: takes the lock (`undefined`), or returns who holds it (a dead owner whose lock
+ * another process is breaking, too), or {@link FREED}.
+ */
+function tryLock(file: string, modes: LockModes): LockOwner | typeof FREED | undefined {
+  if (linkNewLock(file, modes)) return undefined;
+  const owner = readOwner(file);
+  if (owner === undefined) return FREED;
+  if (isAlive(owner) || !breakDeadLock(file, owner, modes)) return owner;
+  return FREED;
+}
+
+function lockError(file: string, holder: LockOwner | typeof FREED): Error {
+  if (holder === FREED) return new LockTimeoutError(`${file} was taken by other processes again and again`);
+  if (holder.problem !== undefined) {
+    return new StoredFormatError(
+      `the lock file ${file} ${holder.problem}: no owner can be checked, so it is never broken (remove it once no process uses the store)`,
+    );
   }
+  return new LockTimeoutError(`${file} is still held by process ${holder.pid} on ${holder.host}`);
 }
 
 function linkNewLock(file: string, modes: LockModes): boolean {
@@ -135,17 +164,23 @@ function breakDeadLock(file: string, owner: LockOwner, modes: LockModes): boolea
   return true;
 }
 
-/** The owner named in the lock `file`; `undefined` when there is none (released). Unreadable owners are never broken. */
+/**
+ * The owner named in the lock `file`; `undefined` when there is none (released). An owner that
+ * cannot be read carries a `problem` and is never broken. Throws `StoredFormatError` when `file`
+ * is not a regular file: never a lock of this backend, which links regular files only.
+ */
 function readOwner(file: string): LockOwner | undefined {
-  let text: string;
+  let bytes: Buffer | undefined;
   try {
-    text = fs.readFileSync(file, "utf8");
+    bytes = readFileIfExists(file, LOCK_FILE_MAX_BYTES);
   } catch (error) {
-    if (errorCode(error) === "ENOENT") return undefined;
+    if (error instanceof FileTooLargeError)
+      return unreadableOwner(`holds more than the ${LOCK_FILE_MAX_BYTES} bytes of any lock`);
     throw error;
   }
+  if (bytes === undefined) return undefined;
   try {
-    const owner = JSON.parse(text) as Partial<LockOwner>;
+    const owner = JSON.parse(bytes.toString("utf8")) as Partial<LockOwner>;
     if (typeof owner.pid === "number" && typeof owner.token === "string" && typeof owner.host === "string") {
       return {
         pid: owner.pid,
@@ -156,9 +191,13 @@ function readOwner(file: string): LockOwner | undefined {
       };
     }
   } catch {
-    // Not a lock this backend wrote: never broken, reported by the deadline.
+    // Not a lock this backend wrote: never broken, reported at the deadline.
   }
-  return { pid: 0, start: null, boot: null, host: "unknown (unreadable lock file)", token: "" };
+  return unreadableOwner("names no owner this backend wrote");
+}
+
+function unreadableOwner(problem: string): LockOwner {
+  return { pid: 0, start: null, boot: null, host: "unknown (unreadable lock file)", token: "", problem };
 }
 
 // False only when the owner is certainly gone. A lock of another host (a shared network file

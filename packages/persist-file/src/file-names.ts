@@ -139,6 +139,28 @@ export function recordLocation(baseDir: string, key: RecordKey): RecordLocation 
   return { directory, file: path.join(directory, fileName), groupDirectory };
 }
 
+// The longest name this backend makes beside a record file: a lock's break marker,
+// `.{32 hex}.break` (a temp file, `.{pid}-{16 hex}.tmp`, and the key lock are shorter).
+const LONGEST_NAME_BESIDE_A_RECORD = 39;
+
+/**
+ * The longest path the system takes, in bytes: PATH_MAX less its closing NUL (4096 on Linux, 1024
+ * on macOS and the BSDs). Node hands Windows long absolute paths in their `\\?\` form.
+ */
+export const MAX_PATH_BYTES = process.platform === "linux" ? 4095 : process.platform === "win32" ? 32_766 : 1023;
+
+/**
+ * The length in bytes of the longest path that the operations on the record at `location` pass
+ * to the system: its file, or a lock's break marker beside it. Over {@link MAX_PATH_BYTES}, the
+ * key cannot be stored under that `baseDir`.
+ */
+export function longestPathBytes(location: RecordLocation): number {
+  return Math.max(
+    Buffer.byteLength(location.file),
+    Buffer.byteLength(location.directory) + path.sep.length + LONGEST_NAME_BESIDE_A_RECORD,
+  );
+}
+
 /**
  * The location of one signal: `{baseDir}/{strategy}/{symbol}.json` (see {@link recordLocation}).
  * @example signalLocation("./data", { strategyName: "momentum", symbol: "BTC/USDT" }).file

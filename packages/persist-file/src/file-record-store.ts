@@ -1,9 +1,11 @@
-import { open } from "node:fs/promises";
+import { lstat, open } from "node:fs/promises";
 import path from "node:path";
 import {
   BaseRecordStore,
   CorruptDataError,
   decodeStoredText,
+  InvalidKeyError,
+  InvalidOptionError,
   type ListRequest,
   type PersistError,
   type PersistErrorContext,
@@ -18,19 +20,34 @@ import {
   wholeNumberOption,
   wrapDriverError,
 } from "@persist-kit/core";
-import type { FileModes } from "./durable-io.js";
+import {
+  checkReadable,
+  type FileModes,
+  grownBuffer,
+  isRefusedOpen,
+  notRegularFile,
+  READ_FLAGS,
+  readBufferSize,
+} from "./durable-io.js";
 import { LockTimeoutError } from "./file-locks.js";
-import { namespaceDirectory, type RecordLocation, recordLocation } from "./file-names.js";
-import { IoError, IoPool } from "./io-pool.js";
-import { decodeFloor, decodeRecord, isLive, StoredFormatError, type StoredRecord } from "./record-file.js";
+import {
+  longestPathBytes,
+  MAX_PATH_BYTES,
+  namespaceDirectory,
+  type RecordLocation,
+  recordLocation,
+} from "./file-names.js";
+import { IoError, IoPool, WORKER_MISSING_CODE } from "./io-pool.js";
+import { decodeFloor, decodeRecord, encodeValue, isLive, StoredFormatError, type StoredRecord } from "./record-file.js";
 import { FLOOR_FILE_NAME, type IoRequest, type ListedPage } from "./record-jobs.js";
 
 const BACKEND = "file";
 const DEFAULT_BASE_DIR = "./data";
 // A write takes milliseconds; a temp file this old belongs to no running write, whatever its pid.
 const STALE_TEMP_FILE_AGE_MS = 60 * 60 * 1000;
-// Large enough for any realistic record in one read; bigger files take more reads.
-const READ_BUFFER_BYTES = 16 * 1024;
+const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
+// The longest header a record file can have: the largest revision and expiry there are.
+const LONGEST_HEADER_BYTES = Buffer.byteLength(encodeValue(Number.MAX_SAFE_INTEGER, "", Number.MAX_SAFE_INTEGER));
 
 /** Options of {@link FileRecordStore}. */
 export interface FileRecordStoreOptions {
@@ -50,6 +67,12 @@ export interface FileRecordStoreOptions {
    * with nothing changed, in milliseconds. Default: `10000`.
    */
   lockTimeoutMs?: number;
+  /**
+   * The largest record file, in bytes, that is written or read. A write whose record could be
+   * larger is refused (`InvalidOptionError`); a larger file found on disk is a `CorruptDataError`,
+   * and no read buffer grows past it. At least 1024. Default: `16777216` (16 MiB).
+   */
+  maxRecordBytes?: number;
 }
 
 /**
@@ -82,6 +105,7 @@ export class FileRecordStore extends BaseRecordStore {
   readonly baseDir: string;
   readonly #modes: FileModes;
   readonly #lockTimeoutMs: number;
+  readonly #maxRecordBytes: number;
   readonly #pool: IoPool;
   // Temp files and locks of crashed processes are removed, and tombstones folded, before the
   // first operation; a failed sweep is retried by the next one.
@@ -92,6 +116,7 @@ export class FileRecordStore extends BaseRecordStore {
       staleAfterMs: STALE_TEMP_FILE_AGE_MS,
       modes: this.#modes,
       lockTimeoutMs: this.#lockTimeoutMs,
+      maxRecordBytes: this.#maxRecordBytes,
     }),
   );
 
@@ -110,15 +135,20 @@ export class FileRecordStore extends BaseRecordStore {
       default: 10_000,
       min: 1,
     });
+    this.#maxRecordBytes = wholeNumberOption(BACKEND, "maxRecordBytes", options.maxRecordBytes, {
+      default: DEFAULT_MAX_RECORD_BYTES,
+      min: 1024,
+      max: 2 ** 30,
+    });
     this.#pool = new IoPool(
       wholeNumberOption(BACKEND, "writeThreads", options.writeThreads, { default: 2, min: 1, max: 64 }),
     );
   }
 
   protected async readRecord(key: RecordKey, context: PersistErrorContext): Promise<RecordRead> {
+    const location = this.#location(key, context);
     await this.#sweep.get();
-    const location = recordLocation(this.baseDir, key);
-    const stored = await readStoredRecord(location.file, context);
+    const stored = await readStoredRecord(location.file, this.#maxRecordBytes, context);
     return stored === undefined ? this.#readAbsent(location, context) : readOf(stored);
   }
 
@@ -126,22 +156,34 @@ export class FileRecordStore extends BaseRecordStore {
     key: RecordKey,
     json: string,
     options: { condition: RecordCondition | undefined; ttlMs: number | undefined },
+    context: PersistErrorContext,
   ): Promise<RecordChange> {
+    const recordBytes = LONGEST_HEADER_BYTES + Buffer.byteLength(json);
+    if (recordBytes > this.#maxRecordBytes) {
+      throw new InvalidOptionError(
+        `the value is ${Buffer.byteLength(json)} bytes: with its header, the record could be ${recordBytes} bytes, over maxRecordBytes (${this.#maxRecordBytes})`,
+        context,
+      );
+    }
     return this.#run<RecordChange>({
       op: "write",
-      ...this.#change(key, options.condition),
+      ...this.#change(key, options.condition, context),
       json,
       ttlMs: options.ttlMs,
     });
   }
 
-  protected async deleteRecord(key: RecordKey, condition: RecordCondition | undefined): Promise<RecordChange> {
-    return this.#run<RecordChange>({ op: "delete", ...this.#change(key, condition) });
+  protected async deleteRecord(
+    key: RecordKey,
+    condition: RecordCondition | undefined,
+    context: PersistErrorContext,
+  ): Promise<RecordChange> {
+    return this.#run<RecordChange>({ op: "delete", ...this.#change(key, condition, context) });
   }
 
   protected async listRecords(namespace: string, request: ListRequest): Promise<RecordPage> {
     const directory = namespaceDirectory(this.baseDir, namespace);
-    return this.#run<ListedPage>({ op: "list", directory, ...request });
+    return this.#run<ListedPage>({ op: "list", directory, ...request, maxRecordBytes: this.#maxRecordBytes });
   }
 
   protected async pingStore(): Promise<void> {
@@ -153,12 +195,23 @@ export class FileRecordStore extends BaseRecordStore {
   }
 
   protected wrapError(error: unknown, context: PersistErrorContext): PersistError {
-    if ((error as { code?: unknown } | null)?.code === StoredFormatError.code) {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === StoredFormatError.code) {
       return new CorruptDataError(`${(error as Error).message}; it was left in place`, { ...context, cause: error });
     }
+    // A name the file system refused before anything was renamed (a limit below PATH_MAX, or of
+    // a file system with shorter names): this key can never be stored here.
+    const key = keyOfContext(context);
+    if (code === "ENAMETOOLONG" && key !== undefined && !(error instanceof IoError && error.renamed)) {
+      return new InvalidKeyError(`the file system cannot hold a name that long (${(error as Error).message})`, {
+        ...context,
+        cause: error,
+      });
+    }
     return wrapDriverError(error, context, {
-      // Every failure of the file system means the store cannot be used right now.
-      isUnavailable: () => true,
+      // Every failure of the file system means the store cannot be used right now; a missing I/O
+      // thread module is a broken installation, not a store that is down.
+      isUnavailable: (cause) => !(cause instanceof IoError && cause.code === WORKER_MISSING_CODE),
       // A refused system call before the rename changed nothing; anything else (a thread that
       // died, a failed directory sync after the rename) may have.
       outcome: (cause) => (cause instanceof IoError && !cause.renamed ? "not-applied" : "unknown"),
@@ -171,13 +224,28 @@ export class FileRecordStore extends BaseRecordStore {
     return this.#pool.run<T>(request);
   }
 
-  #change(key: RecordKey, condition: RecordCondition | undefined) {
+  #change(key: RecordKey, condition: RecordCondition | undefined, context: PersistErrorContext) {
     return {
-      location: recordLocation(this.baseDir, key),
+      location: this.#location(key, context),
       condition,
       modes: this.#modes,
       lockTimeoutMs: this.#lockTimeoutMs,
+      maxRecordBytes: this.#maxRecordBytes,
     };
+  }
+
+  // Known before any I/O: every segment fits a file name, but the whole path may not fit the
+  // system's PATH_MAX (8 parts of 255 bytes of non-ASCII characters encode to over 6000 bytes).
+  #location(key: RecordKey, context: PersistErrorContext): RecordLocation {
+    const location = recordLocation(this.baseDir, key);
+    const length = longestPathBytes(location);
+    if (length > MAX_PATH_BYTES) {
+      throw new InvalidKeyError(
+        `the file system cannot hold a name that long: this key's files need paths of ${length} bytes below ${this.baseDir}, and this system takes at most ${MAX_PATH_BYTES} (use shorter key parts or a shorter baseDir)`,
+        context,
+      );
+    }
+    return location;
   }
 
   // No file: the group's floor is the revision, but only a floor seen both before and after the
@@ -186,11 +254,12 @@ export class FileRecordStore extends BaseRecordStore {
   // and then the lower revision.
   async #readAbsent(location: RecordLocation, context: PersistErrorContext): Promise<RecordRead> {
     const floorFile = path.join(location.groupDirectory, FLOOR_FILE_NAME);
+    const maxBytes = this.#maxRecordBytes;
     for (;;) {
-      const floor = await readFloor(floorFile, context);
-      const stored = await readStoredRecord(location.file, context);
+      const floor = await readFloor(floorFile, maxBytes, context);
+      const stored = await readStoredRecord(location.file, maxBytes, context);
       if (stored !== undefined) return readOf(stored);
-      if ((await readFloor(floorFile, context)) === floor) return { found: false, revision: floor };
+      if ((await readFloor(floorFile, maxBytes, context)) === floor) return { found: false, revision: floor };
     }
   }
 
@@ -210,13 +279,17 @@ function readOf(stored: StoredRecord): RecordRead {
     : { found: false, revision: stored.revision };
 }
 
-async function readStoredRecord(file: string, context: PersistErrorContext): Promise<StoredRecord | undefined> {
-  const bytes = await readFileBytes(file);
+async function readStoredRecord(
+  file: string,
+  maxBytes: number,
+  context: PersistErrorContext,
+): Promise<StoredRecord | undefined> {
+  const bytes = await readFileBytes(file, maxBytes);
   return bytes === undefined ? undefined : decodeStored(bytes, file, context, decodeRecord);
 }
 
-async function readFloor(file: string, context: PersistErrorContext): Promise<number> {
-  const bytes = await readFileBytes(file);
+async function readFloor(file: string, maxBytes: number, context: PersistErrorContext): Promise<number> {
+  const bytes = await readFileBytes(file, maxBytes);
   return bytes === undefined ? 0 : decodeStored(bytes, file, context, decodeFloor);
 }
 
@@ -230,26 +303,29 @@ function decodeStored<T>(bytes: Buffer, file: string, context: PersistErrorConte
   }
 }
 
-// open, one read, close: fewer thread-pool hand-offs than readFile, which also stats the file.
-async function readFileBytes(file: string): Promise<Buffer | undefined> {
+// open, fstat, one read, close: fewer thread-pool hand-offs than readFile. The open never blocks
+// and never follows a symbolic link, and only a regular file of at most `maxBytes` is read (see
+// readFileIfExists in ./durable-io.ts, its twin on the I/O thread).
+async function readFileBytes(file: string, maxBytes: number): Promise<Buffer | undefined> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
-    handle = await open(file, "r");
+    handle = await open(file, READ_FLAGS);
   } catch (error) {
     if ((error as { code?: unknown }).code === "ENOENT") return undefined;
-    throw error;
+    throw (isRefusedOpen(error) ? notRegularFile(file, await lstat(file).catch(() => undefined)) : undefined) ?? error;
   }
   try {
-    let buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const size = checkReadable(file, await handle.stat(), maxBytes);
+    let buffer: Buffer = Buffer.allocUnsafe(readBufferSize(size, maxBytes));
     let length = 0;
     for (;;) {
       const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
       length += bytesRead;
-      // A short read of a regular file is its end; the file is never written in place.
-      if (length < buffer.length) break;
-      buffer = Buffer.concat([buffer], buffer.length * 2);
+      // A short read of a regular file is its end; the buffer is one byte longer than the file,
+      // so a full one means it grew since the fstat.
+      if (length < buffer.length) return buffer.subarray(0, length);
+      buffer = grownBuffer(file, buffer, maxBytes);
     }
-    return buffer.subarray(0, length);
   } finally {
     await handle.close();
   }
@@ -272,7 +348,7 @@ const FILE_ERROR_REASONS: Record<string, string> = {
   EMFILE: "too many open files",
   ENFILE: "too many open files",
   EFBIG: "file too large for this process's limit",
-  ENAMETOOLONG: "path too long",
+  ENAMETOOLONG: "the file system cannot hold a name that long",
   EIO: "input/output error",
   [LockTimeoutError.code]: "another process holds the key's lock",
 };

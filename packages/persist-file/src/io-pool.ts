@@ -1,14 +1,28 @@
+import { existsSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { IoMessage, IoReply } from "./io-worker.js";
 import type { IoFailure, IoRequest } from "./record-jobs.js";
 
 // The thread's module is built beside this file: dist/io-worker.js (ESM) for both builds.
-const IO_WORKER_PATH = fileURLToPath(new URL("./io-worker.js", importMetaUrl()));
+const IO_WORKER_PATH = fileURLToPath(new URL("./io-worker.js", moduleUrl()));
 
-function importMetaUrl(): string {
-  // tsup's CommonJS build has no import.meta; __filename stands in for it there.
-  return typeof __filename === "string" ? pathToFileURL(__filename).href : import.meta.url;
+/** The `code` of the error of a request that never ran: the I/O thread's module is missing. */
+export const WORKER_MISSING_CODE = "PERSIST_FILE_WORKER_MISSING";
+
+// The ESM build has import.meta.url, and only it counts there: a global __filename (node -e, a
+// REPL, a bundler's shim) names some other file. tsup's CommonJS build has an empty import.meta,
+// and its own module-scoped __filename.
+function moduleUrl(): string {
+  const url: unknown = import.meta.url;
+  return typeof url === "string" ? url : pathToFileURL(__filename).href;
+}
+
+function workerMissing(detail: string): IoError {
+  return new IoError({
+    message: `@persist-kit/persist-file is not packaged correctly: its I/O thread module ${IO_WORKER_PATH} ${detail}; reinstall the package, or keep dist/io-worker.js beside the bundle that loads it`,
+    code: WORKER_MISSING_CODE,
+  });
 }
 
 /** A request the file system refused, rebuilt on this side with its `code`. */
@@ -50,7 +64,12 @@ export class IoPool {
 
   /** Runs `request` on the least busy thread. */
   run<T>(request: IoRequest): Promise<T> {
-    const thread = this.#pick();
+    let thread: IoThread;
+    try {
+      thread = this.#pick();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
       if (thread.waiting.size === 0) thread.worker.ref();
@@ -74,13 +93,20 @@ export class IoPool {
   }
 
   #start(): IoThread {
+    // Nothing has run yet: the request fails with nothing changed.
+    if (!existsSync(IO_WORKER_PATH)) throw workerMissing("does not exist");
     // The thread runs plain built JavaScript: it needs none of the application's Node flags, and
     // a worker refuses some of them (--input-type, for one).
     const worker = new Worker(IO_WORKER_PATH, { execArgv: [] });
     const thread: IoThread = { worker, waiting: new Map() };
     const fail = (error: unknown) => {
       this.#threads = this.#threads.filter((other) => other !== thread);
-      for (const waiting of thread.waiting.values()) waiting.reject(error);
+      // A module the thread imports could not be found: it never started, no request ran.
+      const failure =
+        (error as { code?: unknown } | null)?.code === "ERR_MODULE_NOT_FOUND"
+          ? workerMissing(`could not be loaded (${(error as Error).message})`)
+          : error;
+      for (const waiting of thread.waiting.values()) waiting.reject(failure);
       thread.waiting.clear();
     };
     thread.worker.on("message", (reply: IoReply) => {

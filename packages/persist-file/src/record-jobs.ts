@@ -42,6 +42,8 @@ interface ChangeRequest {
   modes: FileModes;
   /** How long to wait for the key's and the group's locks. */
   lockTimeoutMs: number;
+  /** The largest record or floor file read; a larger one is refused as corrupt. */
+  maxRecordBytes: number;
 }
 
 /** Write `json` under the key if `condition` holds. */
@@ -63,6 +65,7 @@ export interface ListRequest {
   prefix: readonly string[];
   cursor: string | undefined;
   limit: number;
+  maxRecordBytes: number;
 }
 
 /** Remove what crashed processes left under `baseDir` and fold tombstones into their group's floor. */
@@ -72,6 +75,7 @@ export interface SweepRequest {
   staleAfterMs: number;
   modes: FileModes;
   lockTimeoutMs: number;
+  maxRecordBytes: number;
 }
 
 /** Prove that `baseDir` takes new files. */
@@ -163,12 +167,12 @@ function underLock(request: ChangeRequest, change: (current: CurrentRevision) =>
   const keyLock = keyLockFile(file);
   acquireLock(keyLock, deadline, request.modes);
   try {
-    const stored = readStoredRecord(file);
+    const stored = readStoredRecord(file, request.maxRecordBytes);
     if (stored !== undefined) return change({ revision: stored.revision, live: isLive(stored, Date.now()) });
     const groupLock = path.join(groupDirectory, GROUP_LOCK_NAME);
     acquireLock(groupLock, deadline, request.modes);
     try {
-      return change({ revision: readFloor(groupDirectory), live: false });
+      return change({ revision: readFloor(groupDirectory, request.maxRecordBytes), live: false });
     } finally {
       releaseLock(groupLock);
     }
@@ -180,14 +184,14 @@ function underLock(request: ChangeRequest, change: (current: CurrentRevision) =>
 const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** The record in `file`, or `undefined` when there is no file; throws {@link StoredFormatError} naming the file. */
-function readStoredRecord(file: string): StoredRecord | undefined {
-  const bytes = readFileIfExists(file);
+function readStoredRecord(file: string, maxBytes: number): StoredRecord | undefined {
+  const bytes = readFileIfExists(file, maxBytes);
   return bytes === undefined ? undefined : decodeStored(bytes, file, decodeRecord);
 }
 
-function readFloor(groupDirectory: string): number {
+function readFloor(groupDirectory: string, maxBytes: number): number {
   const file = path.join(groupDirectory, FLOOR_FILE_NAME);
-  const bytes = readFileIfExists(file);
+  const bytes = readFileIfExists(file, maxBytes);
   return bytes === undefined ? 0 : decodeStored(bytes, file, decodeFloor);
 }
 
@@ -214,7 +218,7 @@ interface Candidate {
 
 // Every page walks the namespace again: file names are the only index. Records are read in id
 // order, one past the page, so `cursor` is set only when a live record really follows.
-function listRecords({ directory, prefix, cursor, limit }: ListRequest): ListedPage {
+function listRecords({ directory, prefix, cursor, limit, maxRecordBytes }: ListRequest): ListedPage {
   const candidates: Candidate[] = [];
   walkNamespace(directory, {
     record(file, segments) {
@@ -229,7 +233,7 @@ function listRecords({ directory, prefix, cursor, limit }: ListRequest): ListedP
   const revisions: number[] = [];
   const now = Date.now();
   for (const candidate of candidates) {
-    const stored = readStoredRecord(candidate.file);
+    const stored = readStoredRecord(candidate.file, maxRecordBytes);
     if (stored === undefined || !isLive(stored, now)) continue;
     if (page.length === limit) return { records: pageRecords(page, revisions), cursor: page.at(-1)?.id };
     page.push(candidate);
@@ -244,7 +248,7 @@ function pageRecords(page: Candidate[], revisions: number[]): ListedPage["record
 
 // Best effort, at the first operation of a store: what it cannot clean now (a busy lock, a
 // read-only disk) stays for the next start, and never stops reads and writes.
-function sweepStore({ baseDir, staleAfterMs, modes, lockTimeoutMs }: SweepRequest): void {
+function sweepStore({ baseDir, staleAfterMs, modes, lockTimeoutMs, maxRecordBytes }: SweepRequest): void {
   for (const root of namespaceDirectories(baseDir)) {
     const settled = new Map<string, string[]>();
     walkNamespace(root, {
@@ -257,14 +261,14 @@ function sweepStore({ baseDir, staleAfterMs, modes, lockTimeoutMs }: SweepReques
       record(file, segments) {
         const [first] = segments;
         if (first === undefined || partsFromSegments(segments) === undefined) return;
-        const stored = quietly(() => readStoredRecord(file));
+        const stored = quietly(() => readStoredRecord(file, maxRecordBytes));
         if (stored === FAILED || stored === undefined || isLive(stored, Date.now())) return;
         const groupDirectory = path.join(root, ...first);
         settled.set(groupDirectory, [...(settled.get(groupDirectory) ?? []), file]);
       },
     });
     for (const [groupDirectory, files] of settled)
-      quietly(() => foldGroup(groupDirectory, files, modes, lockTimeoutMs));
+      quietly(() => foldGroup(groupDirectory, files, { modes, lockTimeoutMs, maxRecordBytes }));
   }
 }
 
@@ -273,14 +277,18 @@ function sweepStore({ baseDir, staleAfterMs, modes, lockTimeoutMs }: SweepReques
 // at or below the floor, and every key still reads a revision at least as high as before. Only
 // keys whose lock is free right now are folded (key locks are tried, never waited for, since the
 // order is key, then group), under the group's lock, and each file is read again under it.
-function foldGroup(groupDirectory: string, files: string[], modes: FileModes, lockTimeoutMs: number): void {
+function foldGroup(
+  groupDirectory: string,
+  files: string[],
+  { modes, lockTimeoutMs, maxRecordBytes }: { modes: FileModes; lockTimeoutMs: number; maxRecordBytes: number },
+): void {
   const locked = files.filter((file) => tryLock(keyLockFile(file), modes));
   try {
     if (locked.length === 0) return;
     const groupLock = path.join(groupDirectory, GROUP_LOCK_NAME);
     acquireLock(groupLock, Date.now() + lockTimeoutMs, modes);
     try {
-      foldLocked(groupDirectory, locked, modes);
+      foldLocked(groupDirectory, locked, modes, maxRecordBytes);
     } finally {
       releaseLock(groupLock);
     }
@@ -289,13 +297,13 @@ function foldGroup(groupDirectory: string, files: string[], modes: FileModes, lo
   }
 }
 
-function foldLocked(groupDirectory: string, files: string[], modes: FileModes): void {
-  const before = readFloor(groupDirectory);
+function foldLocked(groupDirectory: string, files: string[], modes: FileModes, maxBytes: number): void {
+  const before = readFloor(groupDirectory, maxBytes);
   let floor = before;
   const folded: string[] = [];
   const now = Date.now();
   for (const file of files) {
-    const stored = quietly(() => readStoredRecord(file));
+    const stored = quietly(() => readStoredRecord(file, maxBytes));
     if (stored === FAILED || stored === undefined || isLive(stored, now)) continue;
     floor = Math.max(floor, stored.revision);
     folded.push(file);
