@@ -47,8 +47,11 @@ import {
   CORRUPT_RECORD,
   conditionArguments,
   DELETE_RECORD,
+  FLOOR_AT_MAX_REVISION,
   queueScript,
+  RECORD_AT_MAX_REVISION,
   type RecordScript,
+  readAbsentRecord,
   runScript,
   type ScriptReply,
   scriptPipeline,
@@ -56,7 +59,7 @@ import {
   WRITE_MANY_RECORDS,
   WRITE_RECORD,
 } from "./scripts.js";
-import { parseFloor, parseStoredRecord } from "./stored-record.js";
+import { MAX_STORED_REVISION, parseFloor, parseStoredRecord } from "./stored-record.js";
 
 const BACKEND = "redis";
 const DEFAULT_URL = "redis://127.0.0.1:6379";
@@ -104,8 +107,8 @@ export interface BatchChange {
  * v1 envelope `{"v":1,"revision":R,"value":<json>}`. Every write and delete is one server-side
  * script call that decides the condition and the revision, and raises the group's floor key (same
  * hash slot) in the same atomic step as a delete. A read is one GET (and, for an absent key, one
- * MGET of the key and its floor). TTL is Redis' own expiry (`PX`, the server's clock); an expired
- * key falls back to its group's floor (`ttlResetsRevision`).
+ * read-only script call reading the key and its floor). TTL is Redis' own expiry (`PX`, the
+ * server's clock); an expired key falls back to its group's floor (`ttlResetsRevision`).
  *
  * @example
  * const records = new RedisRecordStore({ url: "redis://127.0.0.1:6379" });
@@ -190,12 +193,16 @@ export class RedisRecordStore extends BaseRecordStore {
       .run(context, (client) => client.getBuffer(redisKey))
       .catch(wrongTypeAsCorrupt(`redis key ${redisKey}`, context));
     if (stored !== null) return foundRecord(stored, redisKey, context);
-    // The key and its floor in one atomic read: a floor raised after the key was written
-    // (another key's delete) is never reported for it.
+    // The key and its floor in one atomic read (a script, as MGET reads a floor of another type
+    // as no floor): a floor raised after the key was written (another key's delete) is never
+    // reported for it.
     const floorKey = floorRedisKey(this.prefix, key);
-    const [again, floor] = await this.#connection.run(context, (client) => client.mgetBuffer(redisKey, floorKey));
-    if (again !== null && again !== undefined) return foundRecord(again, redisKey, context);
-    return { found: false, revision: floorOf(floor ?? null, floorKey, context) };
+    const [code, again] = await this.#connection
+      .run(context, (client) => readAbsentRecord(client, redisKey, floorKey))
+      .catch(wrongTypeAsCorrupt(`redis key ${redisKey}`, context));
+    if (code === 1 && again !== undefined) return foundRecord(again, redisKey, context);
+    if (code === CORRUPT_FLOOR) throw floorOfAnotherType(floorKey, context);
+    return { found: false, revision: floorOf(again ?? null, floorKey, context) };
   }
 
   protected async writeRecord(
@@ -427,7 +434,24 @@ function changeOf(
   const [code, revision] = reply;
   if (code === CORRUPT_RECORD) throw notARecord(recordKey as string, context);
   if (code === CORRUPT_FLOOR) throw notAFloor(floorKey as string, context);
+  if (code === RECORD_AT_MAX_REVISION) throw atMaxRevision(`redis key ${recordKey}`, context);
+  if (code === FLOOR_AT_MAX_REVISION) throw atMaxRevision(`the revision floor key ${floorKey}`, context);
   return { applied: code === 1, revision };
+}
+
+function atMaxRevision(where: string, context: PersistErrorContext): CorruptDataError {
+  return new CorruptDataError(
+    `${where} holds revision ${MAX_STORED_REVISION}, the highest a stored revision can be (conditions stop at ` +
+      `2^52): a change would store one that is not exact; nothing was written`,
+    context,
+  );
+}
+
+function floorOfAnotherType(floorKey: string, context: PersistErrorContext): CorruptDataError {
+  return new CorruptDataError(
+    `the revision floor key ${floorKey} holds another type than a string; it was left in place`,
+    context,
+  );
 }
 
 function notARecord(redisKey: string, context: PersistErrorContext): CorruptDataError {

@@ -231,6 +231,147 @@ describe.each(deployments)("the redis record store on a $name", (deployment) => 
       }));
   });
 
+  describe("planted revisions, envelopes and floors: the reader and the scripts agree", () => {
+    const MAX = Number.MAX_SAFE_INTEGER;
+
+    async function expectCorrupt(change: Promise<unknown>, redisKey: string): Promise<void> {
+      const error = await change.then(
+        () => undefined,
+        (reason) => reason,
+      );
+      expect(error).toBeInstanceOf(CorruptDataError);
+      expect(error.outcome).toBe("not-applied");
+      expect(error.message).toContain(redisKey);
+    }
+
+    it("a revision of more than 16 digits or above 2^53 - 1 is corrupt for reads, writes, deletes and writeMany; nothing is written", () =>
+      withStore(async (store) => {
+        const recordKey = recordRedisKey(store.prefix, key("a", "x"));
+        for (const revision of ["12345678901234567890", "9007199254740992", "9999999999999999", "00000000000000001"]) {
+          const planted = `{"v":1,"revision":${revision},"value":{}}`;
+          await raw.set(recordKey, planted);
+          await expectCorrupt(store.read(key("a", "x")), recordKey);
+          await expectCorrupt(store.write(key("a", "x"), "1"), recordKey);
+          await expectCorrupt(store.write(key("a", "x"), "1", { condition: { below: 2 ** 52 } }), recordKey);
+          await expectCorrupt(store.delete(key("a", "x")), recordKey);
+          await expectCorrupt(store.writeMany([{ key: key("a", "x"), json: "1" }]), recordKey);
+          await expectCorrupt(store.list("risk"), recordKey);
+          expect(await raw.get(recordKey)).toBe(planted);
+        }
+        await raw.del(recordKey);
+        const floorKey = floorRedisKey(store.prefix, key("b"));
+        for (const floor of ["99999999999999999999", "9007199254740992", "00000000000000001"]) {
+          await raw.set(floorKey, floor);
+          await expectCorrupt(store.read(key("b", "x")), floorKey);
+          await expectCorrupt(store.write(key("b", "x"), "1"), floorKey);
+          await expectCorrupt(store.delete(key("b", "x"), { condition: { revision: 0 } }), floorKey);
+          await expectCorrupt(store.writeMany([{ key: key("b", "x"), json: "1" }]), floorKey);
+          expect(await raw.get(floorKey)).toBe(floor);
+          expect(await raw.exists(recordRedisKey(store.prefix, key("b", "x")))).toBe(0);
+        }
+      }));
+
+    it("revisions up to 2^53 - 1 are taken and reported exactly; a key at 2^53 - 1 refuses the change that would pass it", () =>
+      withStore(async (store) => {
+        const recordKey = recordRedisKey(store.prefix, key("a", "x"));
+        await raw.set(recordKey, `{"v":1,"revision":${MAX - 2},"value":{}}`);
+        expect(await store.write(key("a", "x"), "1")).toEqual({ applied: true, revision: MAX - 1 });
+        expect(await store.write(key("a", "x"), "2", { condition: { revision: 0 } })).toEqual({
+          applied: false,
+          revision: MAX - 1,
+        });
+        // Twice the same key: the second entry would pass 2^53 - 1, so neither is written.
+        await expectCorrupt(
+          store.writeMany([
+            { key: key("a", "x"), json: "3" },
+            { key: key("a", "x"), json: "4" },
+          ]),
+          recordKey,
+        );
+        expect(await store.read(key("a", "x"))).toEqual({ found: true, json: "1", revision: MAX - 1 });
+        expect(await store.write(key("a", "x"), "5")).toEqual({ applied: true, revision: MAX });
+        expect(await store.read(key("a", "x"))).toEqual({ found: true, json: "5", revision: MAX });
+        expect(await store.list("risk")).toEqual({
+          records: [{ parts: ["a", "x"], revision: MAX }],
+          cursor: undefined,
+        });
+        await expectCorrupt(store.write(key("a", "x"), "6"), recordKey);
+        await expectCorrupt(store.delete(key("a", "x")), recordKey);
+        await expectCorrupt(store.writeMany([{ key: key("a", "x"), json: "6" }]), recordKey);
+        expect(await raw.get(recordKey)).toBe(`{"v":1,"revision":${MAX},"value":5}`);
+        const floorKey = floorRedisKey(store.prefix, key("b"));
+        await raw.set(floorKey, String(MAX));
+        expect(await store.read(key("b", "x"))).toEqual({ found: false, revision: MAX });
+        expect(await store.write(key("b", "x"), "1", { condition: { below: 2 ** 52 } })).toEqual({
+          applied: false,
+          revision: MAX,
+        });
+        await expectCorrupt(store.write(key("b", "x"), "1"), floorKey);
+        await expectCorrupt(store.writeMany([{ key: key("b", "x"), json: "1" }]), floorKey);
+        expect(await store.delete(key("b", "x"))).toEqual({ applied: true, revision: MAX });
+        expect(await raw.get(floorKey)).toBe(String(MAX));
+        expect(await raw.exists(recordRedisKey(store.prefix, key("b", "x")))).toBe(0);
+      }));
+
+    it("a record is read only whole: an envelope whose value is not one JSON text (a missing closing brace) is corrupt", () =>
+      withStore(async (store) => {
+        const recordKey = recordRedisKey(store.prefix, key("a", "x"));
+        for (const planted of [
+          '{"v":1,"revision":3,"value":{}',
+          '{"v":1,"revision":3,"value":{"a":{}}',
+          '{"v":1,"revision":3,"value":}',
+          '{"v":1,"revision":3,"value":1}}',
+          '{"v":1,"revision":3,"value":1',
+        ]) {
+          await raw.set(recordKey, planted);
+          await expectCorrupt(store.read(key("a", "x")), recordKey);
+          await expectCorrupt(store.list("risk"), recordKey);
+          expect(await raw.get(recordKey)).toBe(planted);
+        }
+        await raw.set(recordKey, '{"v":1,"revision":3,"value": {"a":[1, {}]} }');
+        expect(await store.read(key("a", "x"))).toEqual({ found: true, json: ' {"a":[1, {}]} ', revision: 3 });
+      }));
+
+    it("a floor of another type is corrupt for reads too, naming the floor key, as for writes and deletes", () =>
+      withStore(async (store) => {
+        const floorKey = floorRedisKey(store.prefix, key("a"));
+        await raw.hset(floorKey, "field", "1");
+        await expectCorrupt(store.read(key("a", "x")), floorKey);
+        await expectCorrupt(store.write(key("a", "x"), "1"), floorKey);
+        await expectCorrupt(store.delete(key("a", "x"), { condition: { revision: 0 } }), floorKey);
+        await expectCorrupt(store.read(key("a", "x")), floorKey);
+        expect(await raw.type(floorKey)).toBe("hash");
+        expect(await raw.exists(recordRedisKey(store.prefix, key("a", "x")))).toBe(0);
+      }));
+
+    it("a read of a live key is one GET, as before floors were checked for their type", async () => {
+      const client = raw.isCluster ? new Cluster(target.clusterNodes ?? []) : new Redis(target.url as string);
+      const store = new RedisRecordStore({ client, prefix: `${runPrefix}${++stores}:` });
+      const sent: string[] = [];
+      const sendCommand = client.sendCommand.bind(client);
+      client.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+        sent.push(command.name);
+        return (sendCommand as (...args: unknown[]) => unknown)(command, ...rest);
+      }) as typeof client.sendCommand;
+      try {
+        await store.write(key("a", "x"), "1");
+        await store.read(key("a", "y"));
+        sent.length = 0;
+        expect(await store.read(key("a", "x"))).toEqual({ found: true, json: "1", revision: 1 });
+        expect(sent).toEqual(["get"]);
+        sent.length = 0;
+        expect(await store.read(key("a", "y"))).toEqual({ found: false, revision: 0 });
+        // The GET, then the read script (EVALSHA; EVAL too should the server have lost it).
+        expect(sent[0]).toBe("get");
+        expect(sent.length).toBeGreaterThan(1);
+        expect(sent.slice(1).every((name) => name === "evalsha" || name === "eval")).toBe(true);
+      } finally {
+        await store.close();
+        await client.quit();
+      }
+    });
+  });
+
   describe("list()", () => {
     async function listAll(store: RedisRecordStore, limit: number, prefix: string[] = []) {
       const listed: string[] = [];

@@ -166,8 +166,8 @@ describe("revisions after a redis-server kill -9 and restart (appendfsync always
         const loop = await reader.read(looping);
         expect([acknowledged, acknowledged + 1]).toContain(loop.revision);
       }
-      expect(await fresh.write(deleted, "again")).toEqual({ applied: true, revision: 5 });
-      expect(await store.write(deleted, "stale", { condition: { revision: 4 } })).toEqual({
+      expect(await fresh.write(deleted, JSON.stringify("again"))).toEqual({ applied: true, revision: 5 });
+      expect(await store.write(deleted, JSON.stringify("stale"), { condition: { revision: 4 } })).toEqual({
         applied: false,
         revision: 5,
       });
