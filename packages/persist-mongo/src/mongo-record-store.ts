@@ -37,10 +37,12 @@ const DEFAULT_DATABASE = "persist_kit";
 const DEFAULT_COLLECTION = "signals";
 // `journal: true` is the driver's spelling of `j: true`: acknowledged once in the on-disk journal.
 const DEFAULT_WRITE_CONCERN: WriteConcernSettings = { w: "majority", journal: true };
-// The head, its base and its base's base: enough to collect garbage after a change.
-const HEAD_WINDOW = 3;
 // When crashed writers left a longer chain behind, it is read once this deep and collected.
 const GARBAGE_WINDOW = 100;
+// Keys whose last known head this store remembers (a hint, verified on use); the oldest is forgotten.
+const MAX_HINTS = 10_000;
+// Successors followed from a hint before the key is read by its `_id` range instead.
+const MAX_WALK = 8;
 // Each lost attempt means another writer changed the key; this many in a row is a storm, not a race.
 const MAX_ATTEMPTS = 50;
 // How long a measured server clock offset is trusted before `hello` is asked again.
@@ -94,6 +96,9 @@ export class MongoRecordStore extends BaseRecordStore {
   readonly #ownsClient: boolean;
   readonly #collection: RetryingOnce<Collection<RecordDocument>>;
   readonly #clock: ServerClock;
+  // Key prefix -> the last head this store saw of the key: a change that was the key's latest at
+  // some moment. Only a starting point for exact `_id` lookups (see `#head`), never trusted as is.
+  readonly #hints = new Map<string, RecordDocument>();
 
   /** @param connection a `mongodb://` or `mongodb+srv://` URL (the store owns the client it makes), or a `MongoClient` (never closed here). */
   constructor(connection: string | MongoClient, options: MongoRecordStoreOptions = {}) {
@@ -141,7 +146,7 @@ export class MongoRecordStore extends BaseRecordStore {
 
   protected async readRecord(key: RecordKey, context: PersistErrorContext): Promise<RecordRead> {
     const collection = await this.#collection.get();
-    const [head] = await this.#window(collection, key, 1, context);
+    const head = await this.#head(collection, key, context);
     if (head === undefined) return { found: false, revision: 0 };
     if (!(await this.#isLive(head))) return { found: false, revision: head.revision };
     return { found: true, json: head.value as string, revision: head.revision };
@@ -253,26 +258,81 @@ export class MongoRecordStore extends BaseRecordStore {
   ): Promise<RecordChange> {
     const collection = await unchanged(() => this.#collection.get());
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const window = await unchanged(() => this.#window(collection, key, HEAD_WINDOW, context));
-      const head = window[0];
+      const { head, verified, baseGone } = await unchanged(() => this.#candidate(collection, key, context));
       const current = head?.revision ?? 0;
       const live = head !== undefined && (await unchanged(() => this.#isLive(head)));
       // An unconditional delete of an absent key applies and changes nothing.
-      if (isDelete && condition === undefined && !live) return { applied: true, revision: current };
+      const noop = isDelete && condition === undefined && !live;
       const { applies, next } = decideCondition(current, condition);
-      if (!applies) return { applied: false, revision: current };
+      if (noop || !applies) {
+        // Answering without an insert needs the head confirmed: still there after its successor was looked up.
+        if (!verified && !(await unchanged(() => this.#stillThere(collection, head as RecordDocument, context)))) {
+          continue;
+        }
+        return noop ? { applied: true, revision: current } : { applied: false, revision: current };
+      }
       const document = changeDocument(key, head, next, await unchanged(body));
       if (!(await this.#insert(collection, document))) continue;
-      const garbage = this.#collectGarbage(collection, key, window, context);
-      const kept = await this.#wasKept(collection, key, document, context);
-      await garbage;
-      if (kept) return { applied: true, revision: next };
+      if (await this.#settle(collection, key, head, baseGone, document, context)) {
+        this.#remember(document);
+        return { applied: true, revision: next };
+      }
       await unchanged(() => collection.deleteOne({ _id: document._id, change: document.change }));
     }
     throw new PersistErrorClass(`other writers changed the key ${MAX_ATTEMPTS} times in a row; nothing was changed`, {
       ...context,
       outcome: "not-applied",
     });
+  }
+
+  /**
+   * After our change was inserted on `head`: whether it was kept (see `#wasKept`), with `head`,
+   * superseded now, deleted once its own base is gone (so a change is never deleted while its base
+   * remains, what `#head` relies on). `head` found still there after our insert means ours was its
+   * first successor while it was the key's latest change: had another successor come and gone
+   * before ours, `head` would have been deleted before it. When its base is gone that finding is
+   * the deletion itself (`findOneAndDelete` returns what it deleted); otherwise (a longer chain
+   * left by a crashed writer) a lookup, and the chain is collected by an `_id` range read. When
+   * `head` is gone the documents above ours tell (`#wasKept`, an `_id` range read, rare).
+   */
+  async #settle(
+    collection: Collection<RecordDocument>,
+    key: RecordKey,
+    head: RecordDocument | undefined,
+    baseGone: boolean | undefined,
+    document: RecordDocument,
+    context: PersistErrorContext,
+  ): Promise<boolean> {
+    // A key written for the first time: nothing to collect, unless another writer got there before ours.
+    if (head === undefined) return this.#wasKept(collection, key, document, context);
+    const gone = baseGone ?? (await this.#baseGone(collection, key, head, context));
+    if (gone) {
+      const removed = await collection.findOneAndDelete({ _id: head._id });
+      if (removed?.change === head.change) return true;
+    } else {
+      const still = await this.#lookup(collection, head._id, context);
+      if (still?.change === head.change) {
+        await this.#collectByRange(collection, key, document, context);
+        return true;
+      }
+    }
+    const kept = await this.#wasKept(collection, key, document, context);
+    if (kept) await this.#collectByRange(collection, key, document, context);
+    return kept;
+  }
+
+  // Whether the change `head` was built on is gone (false when that cannot be told from its ancestors).
+  async #baseGone(
+    collection: Collection<RecordDocument>,
+    key: RecordKey,
+    head: RecordDocument,
+    context: PersistErrorContext,
+  ): Promise<boolean> {
+    const baseId = baseDocumentId(key, head);
+    if (baseId === undefined) return true;
+    if (baseId === null) return false;
+    const base = await this.#lookup(collection, baseId, context);
+    return base?.change !== head.ancestors[0]?.change;
   }
 
   // True when the insert landed; false when another writer's change holds that `_id`. A driver
@@ -324,26 +384,27 @@ export class MongoRecordStore extends BaseRecordStore {
   }
 
   /**
-   * Deletes the changes the new one supersedes: the head it was based on and that head's own
-   * bases, oldest first, each by its `change` id, and only when the oldest one's base is gone, so a
-   * document is never deleted while the one it was based on remains (what `#wasKept` relies on).
-   * Failures are ignored: the next change of the key collects what is left.
+   * Deletes the changes `document` supersedes, read by `_id` range: the chain of documents below it
+   * that each descend from the next, oldest first, each by its `change` id, and only when the oldest
+   * one's base is gone, so a document is never deleted while the one it was based on remains (what
+   * `#head` and `#settle` rely on). Used when the two exact lookups after a change found more than
+   * one document to collect (a crashed writer's leftovers) or could not tell. Failures are ignored.
    */
-  async #collectGarbage(
+  async #collectByRange(
     collection: Collection<RecordDocument>,
     key: RecordKey,
-    window: RecordDocument[],
+    document: RecordDocument,
     context: PersistErrorContext,
   ): Promise<void> {
     try {
-      let chain = baseChain(window);
-      const head = window[0];
-      if (head !== undefined && chain.length === HEAD_WINDOW) {
-        // From the head read before the insert down: newer documents (ours included) are not garbage.
-        const deeper = await this.#window(collection, key, GARBAGE_WINDOW, context, head._id);
-        chain = deeper[0]?.change === head.change ? baseChain(deeper) : [];
-      }
-      if (chain.length === 0 || chain.length === GARBAGE_WINDOW) return;
+      const base = document.ancestors[0];
+      if (base === undefined) return;
+      const below = (await this.#window(collection, key, GARBAGE_WINDOW, context, document._id)).filter(
+        (each) => each._id !== document._id,
+      );
+      if (below[0]?.change !== base.change) return;
+      const chain = baseChain(below);
+      if (chain.length === GARBAGE_WINDOW) return;
       await collection.bulkWrite(
         chain.reverse().map(({ _id, change }) => ({ deleteOne: { filter: { _id, change } } })),
         { ordered: true },
@@ -351,6 +412,95 @@ export class MongoRecordStore extends BaseRecordStore {
     } catch {
       // Garbage only: nothing a reader sees depends on it.
     }
+  }
+
+  /**
+   * The key's latest change (the document with the highest `_id`), confirmed, or `undefined` for a
+   * key never written. From the remembered hint it takes exact `_id` lookups only (the one query
+   * FerretDB's SQLite handler hands to SQL), else one `_id` range read. The successor of a change
+   * that stored revision R is the document `_id` = key prefix # R: absent, and the change still
+   * there when looked up after that, means it was the latest at that moment (a superseded change
+   * is only deleted after its base is gone, so its successor cannot have come and gone while it
+   * stays). A successor built on it, looked up while it still stood, was its first one, and the
+   * walk goes on from there.
+   */
+  async #head(
+    collection: Collection<RecordDocument>,
+    key: RecordKey,
+    context: PersistErrorContext,
+  ): Promise<RecordDocument | undefined> {
+    const prefix = keyDocumentPrefix(key);
+    let hint = this.#hints.get(prefix);
+    for (let step = 0; hint !== undefined && step < MAX_WALK; step++) {
+      const successor = await this.#lookup(collection, recordDocumentId(key, hint.revision), context);
+      const still = await this.#lookup(collection, hint._id, context);
+      if (still?.change !== hint.change) break;
+      if (successor === undefined) {
+        this.#remember(still);
+        return still;
+      }
+      if (successor.ancestors[0]?.change !== hint.change) break;
+      hint = successor;
+    }
+    const [head] = await this.#window(collection, key, 1, context);
+    if (head === undefined) this.#hints.delete(prefix);
+    else this.#remember(head);
+    return head;
+  }
+
+  /**
+   * What a change is decided on: the remembered head when it is still there and has no successor,
+   * both looked up at once, so not yet confirmed (the insert makes up for it, see `#settle`), with
+   * whether its base is gone (looked up alongside); else the head `#head` confirms.
+   */
+  async #candidate(
+    collection: Collection<RecordDocument>,
+    key: RecordKey,
+    context: PersistErrorContext,
+  ): Promise<{ head: RecordDocument | undefined; verified: boolean; baseGone?: boolean }> {
+    const hint = this.#hints.get(keyDocumentPrefix(key));
+    if (hint !== undefined) {
+      const baseId = baseDocumentId(key, hint);
+      const [still, successor, base] = await Promise.all([
+        this.#lookup(collection, hint._id, context),
+        this.#lookup(collection, recordDocumentId(key, hint.revision), context),
+        typeof baseId === "string" ? this.#lookup(collection, baseId, context) : undefined,
+      ]);
+      if (still?.change === hint.change && successor === undefined) {
+        const baseGone = baseId === undefined || (baseId !== null && base?.change !== hint.ancestors[0]?.change);
+        return { head: still, verified: false, baseGone };
+      }
+    }
+    return { head: await this.#head(collection, key, context), verified: true };
+  }
+
+  // Whether `head`, a candidate whose successor was found absent, is still there: then it was the latest.
+  async #stillThere(
+    collection: Collection<RecordDocument>,
+    head: RecordDocument,
+    context: PersistErrorContext,
+  ): Promise<boolean> {
+    const still = await this.#lookup(collection, head._id, context);
+    if (still?.change === head.change) return true;
+    this.#hints.delete(keyDocumentPrefix(head));
+    return false;
+  }
+
+  // The document with this exact `_id`, checked; a filter of `_id` alone, which FerretDB hands to SQL.
+  async #lookup(
+    collection: Collection<RecordDocument>,
+    id: string,
+    context: PersistErrorContext,
+  ): Promise<RecordDocument | undefined> {
+    const [found] = await collection.find({ _id: id }).limit(1).toArray();
+    return found === undefined ? undefined : this.#checked(found, context);
+  }
+
+  #remember(document: RecordDocument): void {
+    const prefix = keyDocumentPrefix(document);
+    this.#hints.delete(prefix);
+    this.#hints.set(prefix, document);
+    if (this.#hints.size > MAX_HINTS) this.#hints.delete(this.#hints.keys().next().value as string);
   }
 
   // The key's newest documents (or those up to `_id` upTo), newest first, each checked.
@@ -436,6 +586,20 @@ function changeDocument(
         : [{ change: head.change, revision: head.revision }, ...head.ancestors].slice(0, MAX_ANCESTORS),
     ...body,
   };
+}
+
+/**
+ * The `_id` of the change `head` was built on: `undefined` when `head` is a key's first change
+ * (base 0), `null` when its ancestors do not tell. The base's own base is the second ancestor's
+ * revision, or 0 when the first ancestor is the key's first change (fewer than MAX_ANCESTORS
+ * ancestors: the list reaches back to the first change).
+ */
+function baseDocumentId(key: RecordKey, head: RecordDocument): string | null | undefined {
+  if (head.base === 0) return undefined;
+  const [base, baseOfBase] = head.ancestors;
+  if (base === undefined || base.revision !== head.base) return null;
+  if (baseOfBase !== undefined) return recordDocumentId(key, baseOfBase.revision);
+  return head.ancestors.length < MAX_ANCESTORS ? recordDocumentId(key, 0) : null;
 }
 
 // The head and the documents it descends from, newest first, as far as `window` (newest first) shows.
