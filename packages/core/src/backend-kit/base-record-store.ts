@@ -24,6 +24,11 @@ import { KeyedQueue } from "./keyed-queue.js";
 import { Lifecycle } from "./lifecycle.js";
 
 const DEFAULT_PAGE_SIZE = 1_000;
+
+/** Methods of a {@link BaseRecordStore} for input core has already checked; shared across copies of core. */
+export const CHECKED_READ: unique symbol = Symbol.for("persist-kit.record-store.checked-read") as never;
+export const CHECKED_WRITE: unique symbol = Symbol.for("persist-kit.record-store.checked-write") as never;
+export const CHECKED_DELETE: unique symbol = Symbol.for("persist-kit.record-store.checked-delete") as never;
 const MAX_PAGE_SIZE = 10_000;
 
 /** A list request as a backend receives it: every field checked and filled in. */
@@ -57,9 +62,42 @@ export abstract class BaseRecordStore implements RecordStore {
   readonly #queue = new KeyedQueue();
 
   async read(key: RecordKey): Promise<RecordRead> {
-    const context = this.keyContext("read", key);
+    return this[CHECKED_READ](key, this.keyContext("read", key));
+  }
+
+  /**
+   * The read of a key core has already checked (the signal layer), with its error context: the
+   * same path as `read` without checking the same input twice.
+   * @internal
+   */
+  [CHECKED_READ](key: RecordKey, context: PersistErrorContext): Promise<RecordRead> {
     return this.lifecycle.run(context, () =>
       this.#inOrder(key, () => this.readRecord(key, context)).catch(this.#wrapper(context)),
+    );
+  }
+
+  /**
+   * The write of a key and JSON text core has already checked (the signal layer serializes a
+   * validated row with `JSON.stringify`, which always gives one well-formed JSON text).
+   * @internal
+   */
+  [CHECKED_WRITE](
+    key: RecordKey,
+    json: string,
+    ttlMs: number | undefined,
+    context: PersistErrorContext,
+  ): Promise<RecordChange> {
+    return this.lifecycle.run(context, () =>
+      this.#inOrder(key, () => this.writeRecord(key, json, { condition: undefined, ttlMs }, context)).catch(
+        this.#wrapper(context),
+      ),
+    );
+  }
+
+  /** The unconditional delete of a key core has already checked. @internal */
+  [CHECKED_DELETE](key: RecordKey, context: PersistErrorContext): Promise<RecordChange> {
+    return this.lifecycle.run(context, () =>
+      this.#inOrder(key, () => this.deleteRecord(key, undefined, context)).catch(this.#wrapper(context)),
     );
   }
 

@@ -1,9 +1,10 @@
+import { CHECKED_DELETE, CHECKED_READ, CHECKED_WRITE } from "../backend-kit/base-record-store.js";
 import { CorruptDataError, errorMessage, PersistError, type PersistErrorContext } from "../errors.js";
 import { assertSignalKey, type SignalKey } from "../signals/key.js";
 import type { PersistBase, PersistOptions, SignalEntry } from "../signals/persist-base.js";
 import { assertSignalRow, type ISignalRow, parseSignalRow, serializeSignalRow } from "../signals/row.js";
 import { assertTtl } from "../ttl.js";
-import type { RecordKey, RecordStore } from "./record-store.js";
+import type { RecordChange, RecordKey, RecordRead, RecordStore } from "./record-store.js";
 
 /** The namespace of open signals in every record store. */
 export const SIGNAL_NAMESPACE = "signal";
@@ -35,35 +36,57 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
    */
   readonly writeMany: ((entries: readonly SignalEntry[]) => Promise<void>) | undefined;
   readonly #ttlMs: number | undefined;
+  readonly #checked: CheckedRecordStore | undefined;
 
   constructor(records: S, options: PersistOptions = {}) {
     this.records = records;
+    this.#checked = isCheckedRecordStore(records) ? records : undefined;
     this.name = records.name;
     this.#ttlMs = assertTtl(options.ttlMs, records.name);
     this.writeMany = records.capabilities.writeMany === "none" ? undefined : (entries) => this.#writeMany(entries);
   }
 
-  async writeSignalData(symbol: string, strategyName: string, row: ISignalRow): Promise<void> {
+  writeSignalData(symbol: string, strategyName: string, row: ISignalRow): Promise<void> {
     const context = this.#context("write", symbol, strategyName);
-    assertSignalKey(symbol, strategyName, context);
-    assertSignalRow(row, context);
-    const json = serializeSignalRow(row);
-    await this.#call(context, () =>
-      this.records.write(signalRecordKey(symbol, strategyName), json, this.#writeOptions()),
-    );
+    let json: string;
+    try {
+      assertSignalKey(symbol, strategyName, context);
+      assertSignalRow(row, context);
+      json = serializeSignalRow(row);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const key = signalRecordKey(symbol, strategyName);
+    // A bundled store takes the key and text checked here without checking them again.
+    const change =
+      this.#checked === undefined
+        ? this.records.write(key, json, this.#writeOptions())
+        : this.#checked[CHECKED_WRITE](key, json, this.#ttlMs, context);
+    return change.then(nothing, foreignError(context));
   }
 
-  async readSignalData(symbol: string, strategyName: string): Promise<ISignalRow | null> {
+  readSignalData(symbol: string, strategyName: string): Promise<ISignalRow | null> {
     const context = this.#context("read", symbol, strategyName);
-    assertSignalKey(symbol, strategyName, context);
-    const stored = await this.#call(context, () => this.records.read(signalRecordKey(symbol, strategyName)));
-    return stored.found ? parseSignalRow(stored.json, context) : null;
+    try {
+      assertSignalKey(symbol, strategyName, context);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const key = signalRecordKey(symbol, strategyName);
+    const read = this.#checked === undefined ? this.records.read(key) : this.#checked[CHECKED_READ](key, context);
+    return read.then((stored) => (stored.found ? parseSignalRow(stored.json, context) : null), foreignError(context));
   }
 
-  async deleteSignalData(symbol: string, strategyName: string): Promise<void> {
+  deleteSignalData(symbol: string, strategyName: string): Promise<void> {
     const context = this.#context("delete", symbol, strategyName);
-    assertSignalKey(symbol, strategyName, context);
-    await this.#call(context, () => this.records.delete(signalRecordKey(symbol, strategyName)));
+    try {
+      assertSignalKey(symbol, strategyName, context);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const key = signalRecordKey(symbol, strategyName);
+    const change = this.#checked === undefined ? this.records.delete(key) : this.#checked[CHECKED_DELETE](key, context);
+    return change.then(nothing, foreignError(context));
   }
 
   /** Every stored signal key, page by page; with `strategyName`, only that strategy's. */
@@ -124,8 +147,38 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
     try {
       return await operation();
     } catch (error) {
-      if (error instanceof PersistError) throw error;
-      throw new PersistError(errorMessage(error), { ...context, cause: error });
+      throw foreignError(context)(error);
     }
   }
+}
+
+/** The checked entry points of a `BaseRecordStore`, from this copy of core or another. */
+interface CheckedRecordStore {
+  [CHECKED_READ](key: RecordKey, context: PersistErrorContext): Promise<RecordRead>;
+  [CHECKED_WRITE](
+    key: RecordKey,
+    json: string,
+    ttlMs: number | undefined,
+    context: PersistErrorContext,
+  ): Promise<RecordChange>;
+  [CHECKED_DELETE](key: RecordKey, context: PersistErrorContext): Promise<RecordChange>;
+}
+
+function isCheckedRecordStore(records: unknown): records is CheckedRecordStore {
+  const store = records as Partial<Record<symbol, unknown>>;
+  return (
+    typeof store[CHECKED_READ] === "function" &&
+    typeof store[CHECKED_WRITE] === "function" &&
+    typeof store[CHECKED_DELETE] === "function"
+  );
+}
+
+function nothing(): void {}
+
+// A PersistError passes as it is; anything else is wrapped, named after the backend.
+function foreignError(context: PersistErrorContext): (error: unknown) => never {
+  return (error) => {
+    if (error instanceof PersistError) throw error;
+    throw new PersistError(errorMessage(error), { ...context, cause: error });
+  };
 }
