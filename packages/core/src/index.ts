@@ -1,7 +1,6 @@
 // For bot authors: signals, the adapter, errors, createPersist and the memory backend.
 
 export { assertJsonText, BaseRecordStore, type ListRequest, recordContext } from "./backend-kit/base-record-store.js";
-export { withDeadline } from "./backend-kit/deadline.js";
 export {
   type DriverErrorRules,
   isSocketError,
