@@ -10,7 +10,8 @@ export type PersistOperation =
   | "describe"
   | "close"
   | "init"
-  | "create";
+  | "create"
+  | "lease";
 
 /**
  * Whether a failed operation changed the store: `"not-applied"` when it provably did not (a
@@ -65,6 +66,8 @@ export const PERSIST_ERROR_CODES = {
   CorruptDataError: "PERSIST_CORRUPT_DATA",
   BackendUnavailableError: "PERSIST_BACKEND_UNAVAILABLE",
   BackendClosedError: "PERSIST_BACKEND_CLOSED",
+  OwnershipError: "PERSIST_OWNERSHIP",
+  OwnershipLostError: "PERSIST_OWNERSHIP_LOST",
 } as const;
 
 /** One of {@link PERSIST_ERROR_CODES}. */
@@ -161,6 +164,38 @@ export class BackendUnavailableError extends PersistError {}
 export class BackendClosedError extends PersistError {
   static readonly defaultOutcome: PersistOutcome = "not-applied";
 }
+
+/** Who holds a key's lease: see `PersistSignalAdapter`'s `exclusive` option. */
+export interface LeaseHolder {
+  /** Host name of the owning process. */
+  readonly host: string;
+  /** Process id of the owner. */
+  readonly pid: number;
+  /** When the owner took the key, ISO 8601. */
+  readonly since: string;
+}
+
+/**
+ * Another live owner holds the key's lease (`exclusive` adapters): nothing was written. Reading
+ * the key is allowed (`persist.readSignalData`, or an adapter without `exclusive`).
+ */
+export class OwnershipError extends PersistError {
+  static readonly defaultOutcome: PersistOutcome = "not-applied";
+  /** The owner holding the lease, when known. */
+  readonly holder: LeaseHolder | undefined;
+
+  constructor(message: string, context: PersistErrorContext, holder?: LeaseHolder) {
+    super(message, context);
+    this.holder = holder === undefined ? undefined : { ...holder };
+  }
+}
+
+/**
+ * This adapter owned the key but its lease ran out (the process was paused, the store was
+ * unreachable) or another owner took the key. Every further write and delete of the key rejects
+ * with this error, nothing written, until the application takes the key again with `waitForInit`.
+ */
+export class OwnershipLostError extends OwnershipError {}
 
 /** The message of any thrown value, for wrapping foreign errors. */
 export function errorMessage(error: unknown): string {

@@ -22,6 +22,9 @@ export {
   InvalidKeyError,
   InvalidOptionError,
   InvalidSignalError,
+  type LeaseHolder,
+  OwnershipError,
+  OwnershipLostError,
   PERSIST_ERROR_CODES,
   PersistError,
   type PersistErrorCode,
@@ -57,9 +60,10 @@ export {
   type RecordStoreCapabilities,
   type RecordWriteOptions,
 } from "./records/record-store.js";
-export { RecordSignalStore, SIGNAL_NAMESPACE, signalRecordKey } from "./records/signal-store.js";
-export { PersistSignalAdapter } from "./signals/adapter.js";
+export { RecordSignalStore, SIGNAL_NAMESPACE, type SignalRecord, signalRecordKey } from "./records/signal-store.js";
+export { PersistSignalAdapter, type SignalAdapterOptions } from "./signals/adapter.js";
 export { assertSignalKey, keyProblem, MAX_KEY_BYTES, type SignalKey, signalKeyId } from "./signals/key.js";
+export { LEASE_NAMESPACE, leaseRecordKey, OWNERSHIP_GAP } from "./signals/ownership.js";
 export type { PersistBase, PersistOptions, SignalEntry } from "./signals/persist-base.js";
 export {
   assertSignalRow,

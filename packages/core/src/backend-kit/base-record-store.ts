@@ -86,18 +86,19 @@ export abstract class BaseRecordStore implements RecordStore {
     json: string,
     ttlMs: number | undefined,
     context: PersistErrorContext,
+    condition?: RecordCondition,
   ): Promise<RecordChange> {
     return this.lifecycle.run(context, () =>
-      this.#inOrder(key, () => this.writeRecord(key, json, { condition: undefined, ttlMs }, context)).catch(
+      this.#inOrder(key, () => this.writeRecord(key, json, { condition, ttlMs }, context)).catch(
         this.#wrapper(context),
       ),
     );
   }
 
-  /** The unconditional delete of a key core has already checked. @internal */
-  [CHECKED_DELETE](key: RecordKey, context: PersistErrorContext): Promise<RecordChange> {
+  /** The delete of a key core has already checked, under a condition core has checked too. @internal */
+  [CHECKED_DELETE](key: RecordKey, context: PersistErrorContext, condition?: RecordCondition): Promise<RecordChange> {
     return this.lifecycle.run(context, () =>
-      this.#inOrder(key, () => this.deleteRecord(key, undefined, context)).catch(this.#wrapper(context)),
+      this.#inOrder(key, () => this.deleteRecord(key, condition, context)).catch(this.#wrapper(context)),
     );
   }
 

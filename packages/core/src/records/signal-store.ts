@@ -4,7 +4,8 @@ import { assertSignalKey, type SignalKey } from "../signals/key.js";
 import type { PersistBase, PersistOptions, SignalEntry } from "../signals/persist-base.js";
 import { assertSignalRow, type ISignalRow, parseSignalRow, serializeSignalRow } from "../signals/row.js";
 import { assertTtl } from "../ttl.js";
-import type { RecordChange, RecordKey, RecordRead, RecordStore } from "./record-store.js";
+import { assertRecordCondition } from "./record-key.js";
+import type { RecordChange, RecordCondition, RecordKey, RecordRead, RecordStore } from "./record-store.js";
 
 /** The namespace of open signals in every record store. */
 export const SIGNAL_NAMESPACE = "signal";
@@ -89,6 +90,69 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
     return change.then(nothing, foreignError(context));
   }
 
+  /** The `ttlMs` every write takes, if any. */
+  get ttlMs(): number | undefined {
+    return this.#ttlMs;
+  }
+
+  /** The stored row (or `null`) with the key's revision: what `PersistSignalAdapter` fences on. */
+  readSignalRecord(symbol: string, strategyName: string): Promise<SignalRecord> {
+    const context = this.#context("read", symbol, strategyName);
+    try {
+      assertSignalKey(symbol, strategyName, context);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const key = signalRecordKey(symbol, strategyName);
+    const read = this.#checked === undefined ? this.records.read(key) : this.#checked[CHECKED_READ](key, context);
+    return read.then(
+      (stored) => ({ row: stored.found ? parseSignalRow(stored.json, context) : null, revision: stored.revision }),
+      foreignError(context),
+    );
+  }
+
+  /** Stores `row` only under `condition` (see {@link RecordCondition}); answers what the store did. */
+  writeSignalIf(
+    symbol: string,
+    strategyName: string,
+    row: ISignalRow,
+    condition: RecordCondition,
+  ): Promise<RecordChange> {
+    const context = this.#context("write", symbol, strategyName);
+    let json: string;
+    try {
+      assertSignalKey(symbol, strategyName, context);
+      assertSignalRow(row, context);
+      assertRecordCondition(condition, context);
+      json = serializeSignalRow(row);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const key = signalRecordKey(symbol, strategyName);
+    const change =
+      this.#checked === undefined
+        ? this.records.write(key, json, { ...this.#writeOptions(), condition })
+        : this.#checked[CHECKED_WRITE](key, json, this.#ttlMs, context, condition);
+    return change.catch(foreignError(context));
+  }
+
+  /** Removes the row only under `condition`; answers what the store did. */
+  deleteSignalIf(symbol: string, strategyName: string, condition: RecordCondition): Promise<RecordChange> {
+    const context = this.#context("delete", symbol, strategyName);
+    try {
+      assertSignalKey(symbol, strategyName, context);
+      assertRecordCondition(condition, context);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const key = signalRecordKey(symbol, strategyName);
+    const change =
+      this.#checked === undefined
+        ? this.records.delete(key, { condition })
+        : this.#checked[CHECKED_DELETE](key, context, condition);
+    return change.catch(foreignError(context));
+  }
+
   /** Every stored signal key, page by page; with `strategyName`, only that strategy's. */
   async *keys(options: { strategyName?: string } = {}): AsyncIterable<SignalKey> {
     const context: PersistErrorContext = { backend: this.name, operation: "keys", strategyName: options.strategyName };
@@ -152,6 +216,12 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
   }
 }
 
+/** A stored signal and the revision of its key; `row` is `null` when none is stored. */
+export interface SignalRecord {
+  readonly row: ISignalRow | null;
+  readonly revision: number;
+}
+
 /** The checked entry points of a `BaseRecordStore`, from this copy of core or another. */
 interface CheckedRecordStore {
   [CHECKED_READ](key: RecordKey, context: PersistErrorContext): Promise<RecordRead>;
@@ -160,8 +230,9 @@ interface CheckedRecordStore {
     json: string,
     ttlMs: number | undefined,
     context: PersistErrorContext,
+    condition?: RecordCondition,
   ): Promise<RecordChange>;
-  [CHECKED_DELETE](key: RecordKey, context: PersistErrorContext): Promise<RecordChange>;
+  [CHECKED_DELETE](key: RecordKey, context: PersistErrorContext, condition?: RecordCondition): Promise<RecordChange>;
 }
 
 function isCheckedRecordStore(records: unknown): records is CheckedRecordStore {

@@ -1,143 +1,585 @@
 import { KeyedQueue } from "../backend-kit/keyed-queue.js";
+import { wholeNumberOption } from "../backend-kit/options.js";
 import { RetryingOnce } from "../backend-kit/retrying-once.js";
 import { getConfig, type PersistSource } from "../config.js";
 import { createPersist } from "../create-persist.js";
 import { reportError } from "../error-bus.js";
-import { errorMessage, PersistError, type PersistOperation } from "../errors.js";
+import {
+  BackendClosedError,
+  BackendUnavailableError,
+  errorMessage,
+  InvalidOptionError,
+  OwnershipLostError,
+  PersistError,
+  type PersistErrorContext,
+  type PersistOperation,
+  type PersistOutcome,
+} from "../errors.js";
+import type { RecordChange, RecordCondition, RecordStore } from "../records/record-store.js";
+import type { SignalRecord } from "../records/signal-store.js";
 import { assertSignalKey, signalKeyId } from "./key.js";
+import {
+  type Lease,
+  type LeaseOwner,
+  leaseIsCurrent,
+  leaseRecordKey,
+  newLeaseOwner,
+  OWNERSHIP_GAP,
+  releaseLease,
+  renewLease,
+  takeLease,
+} from "./ownership.js";
 import type { PersistBase } from "./persist-base.js";
 import { assertSignalRow, checkStoredSignalRow, type ISignalRow } from "./row.js";
+
+/** Options of {@link PersistSignalAdapter}. */
+export interface SignalAdapterOptions {
+  /**
+   * Every call settles within this many milliseconds of the call, time spent queued behind
+   * earlier operations on the same key included. Default: 10000.
+   */
+  timeoutMs?: number;
+  /**
+   * Single-writer ownership: the adapter takes a lease on each key it touches (at `waitForInit`
+   * or the first write) and renews it in the background; another exclusive adapter, in any
+   * process, that touches the key gets `OwnershipError` while this one lives. `true` takes the
+   * default lease, 30000 ms (at least 3 × `timeoutMs`). Needs a record store (every bundled
+   * backend is one).
+   */
+  exclusive?: boolean | { leaseMs?: number };
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_LEASE_MS = 30_000;
+const MAX_FENCE_ATTEMPTS = 100;
+
+/** What the adapter fences through: a `RecordSignalStore` (every bundled backend), from any copy of core. */
+interface FencedStore extends PersistBase {
+  readonly records: RecordStore;
+  readonly ttlMs: number | undefined;
+  readSignalRecord(symbol: string, strategyName: string): Promise<SignalRecord>;
+  writeSignalIf(
+    symbol: string,
+    strategyName: string,
+    row: ISignalRow,
+    condition: RecordCondition,
+  ): Promise<RecordChange>;
+  deleteSignalIf(symbol: string, strategyName: string, condition: RecordCondition): Promise<RecordChange>;
+}
+
+function asFenced(backend: PersistBase): FencedStore | undefined {
+  const store = backend as Partial<FencedStore>;
+  return typeof store.readSignalRecord === "function" &&
+    typeof store.writeSignalIf === "function" &&
+    typeof store.deleteSignalIf === "function" &&
+    typeof store.records === "object"
+    ? (store as FencedStore)
+    : undefined;
+}
+
+/** What the adapter knows about one key. */
+interface KeyState {
+  readonly symbol: string;
+  readonly strategyName: string;
+  /** The row the store holds as far as this adapter knows; `undefined`: read it at the next `waitForInit`. */
+  view: ISignalRow | null | undefined;
+  /** Until when (monotonic ms) the view holds: a row written with a TTL expires. */
+  viewUntil: number;
+  /** The highest revision this adapter has seen or sent for the key: every change is fenced above it. */
+  fence: number | undefined;
+  lease: Lease | undefined;
+  leaseSince: string;
+}
+
+/** One running call: its deadline and whether the caller has already been answered by it. */
+interface Call {
+  readonly context: PersistErrorContext;
+  readonly deadline: number;
+  timedOut: boolean;
+}
 
 /**
  * What a live bot uses: one open signal per strategy and symbol, recovered after a restart.
  *
- * - `waitForInit` reads each key once; concurrent callers share that read, and a failed read is
- *   retried by the next call.
- * - Operations on one key reach the backend one at a time, in call order.
- * - Rows and keys are validated before any backend call.
- * - Every failure goes to {@link listenError} subscribers and is re-thrown as a {@link PersistError}.
+ * - Operations on one key reach the backend one at a time, in call order; `waitForInit` answers
+ *   after every earlier call on the key, and reads the store when the adapter has no view of it.
+ * - Every write and delete on a record store (every bundled backend) is **fenced**: it carries a
+ *   revision above every revision seen or sent before on that key, and the store applies it only
+ *   if nothing later was applied. A call reported `not-applied` never takes effect; once a call is
+ *   acknowledged, no earlier call on that key takes effect afterwards, whatever a driver retries
+ *   or a server delays. A backend that implements only `PersistBase` is not fenced.
+ * - Every call settles within `timeoutMs` of the call. Every error is a {@link PersistError}
+ *   whose `outcome` says whether the store may have changed; it goes to {@link listenError}
+ *   subscribers and is re-thrown. After a failed call the adapter drops its view of the key.
+ * - With `exclusive`, one owner per key across processes (see {@link SignalAdapterOptions}).
  *
  * Nothing is opened before the first operation.
  *
  * @example
- * const signals = new PersistSignalAdapter(await createPersist("file:./data"));
+ * const signals = new PersistSignalAdapter(await createPersist("file:./data"), { exclusive: true });
  * const open = await signals.waitForInit("BTC/USDT", "momentum"); // null when flat
  * await signals.setPendingSignal("BTC/USDT", "momentum", row);
  * await signals.deletePendingSignal("BTC/USDT", "momentum");
+ * await signals.close(); // releases the leases: a restart takes over at once
  */
 export class PersistSignalAdapter {
   readonly #source: PersistSource | undefined;
   readonly #backend = new RetryingOnce<PersistBase>(() => {
     const source = this.#source ?? getConfig().persistAdapter ?? defaultPersist;
+    if (source === defaultPersist) this.#ownsBackend = true;
     return Promise.resolve(typeof source === "function" ? source() : source);
   });
-  readonly #inits = new Map<string, Promise<void>>();
-  readonly #pending = new Map<string, ISignalRow | null>();
+  readonly #keys = new Map<string, KeyState>();
   readonly #queue = new KeyedQueue();
+  readonly #timeoutMs: number;
+  readonly #leaseMs: number | undefined;
+  readonly #owner: LeaseOwner | undefined;
+  #ownsBackend = false;
+  #renewTimer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
 
-  /** @param persist the backend; default: `setConfig({ persistAdapter })`, else the file backend. */
-  constructor(persist?: PersistSource) {
+  /**
+   * @param persist the backend; default: `setConfig({ persistAdapter })`, else the file backend.
+   * @throws InvalidOptionError for a `timeoutMs` or `leaseMs` that is not a whole number in range,
+   *   or a `leaseMs` below 3 × `timeoutMs` (a renewal must fit in the lease).
+   */
+  constructor(persist?: PersistSource, options: SignalAdapterOptions = {}) {
     this.#source = persist;
-  }
-
-  /** Reads the key's stored signal once and returns the signal currently open, or `null`. */
-  async waitForInit(symbol: string, strategyName: string): Promise<ISignalRow | null> {
-    const id = this.#checkKey(symbol, strategyName, "init");
-    let init = this.#inits.get(id);
-    if (init === undefined) {
-      const started = this.#enqueue(id, async () => {
-        const row = await this.#call("init", symbol, strategyName, async (backend) => {
-          const stored = await backend.readSignalData(symbol, strategyName);
-          return stored === null ? null : this.#checkRead(stored, backend, symbol, strategyName);
-        });
-        this.#pending.set(id, row);
-      });
-      init = started;
-      this.#inits.set(id, started);
-      started.catch(() => {
-        if (this.#inits.get(id) === started) this.#inits.delete(id);
+    this.#timeoutMs = wholeNumberOption("adapter", "timeoutMs", options.timeoutMs, {
+      default: DEFAULT_TIMEOUT_MS,
+      min: 1,
+      max: 2 ** 31 - 1,
+    });
+    const exclusive = options.exclusive;
+    if (exclusive === undefined || exclusive === false) return;
+    if (exclusive !== true && (typeof exclusive !== "object" || exclusive === null)) {
+      throw new InvalidOptionError("exclusive must be true, false or { leaseMs }", {
+        backend: "adapter",
+        operation: "create",
       });
     }
-    await init;
-    const row = this.#pending.get(id) ?? null;
-    return row === null ? null : structuredClone(row);
+    const leaseMs = wholeNumberOption("adapter", "leaseMs", exclusive === true ? undefined : exclusive.leaseMs, {
+      default: Math.max(DEFAULT_LEASE_MS, 3 * this.#timeoutMs),
+      min: 1,
+      max: 2 ** 31 - 1,
+    });
+    if (leaseMs < 3 * this.#timeoutMs) {
+      throw new InvalidOptionError(
+        `leaseMs (${leaseMs}) must be at least 3 × timeoutMs (${this.#timeoutMs}), so a renewal fits in the lease`,
+        { backend: "adapter", operation: "create" },
+      );
+    }
+    this.#leaseMs = leaseMs;
+    this.#owner = newLeaseOwner();
+  }
+
+  /**
+   * The key's open signal, or `null`. Reads the store when the adapter has no view of the key
+   * (first call, after a failed call, after a TTL ran out); with `exclusive`, takes the key's lease
+   * first, also again after {@link OwnershipLostError}.
+   */
+  waitForInit(symbol: string, strategyName: string): Promise<ISignalRow | null> {
+    return this.#operation("init", symbol, strategyName, async (call, backend, state) => {
+      const fenced = asFenced(backend);
+      if (this.#owner !== undefined) await this.#own(call, this.#needFenced(fenced, call), state, true);
+      if (state.view === undefined || performance.now() >= state.viewUntil) {
+        if (fenced !== undefined) {
+          const stored = await fenced.readSignalRecord(symbol, strategyName);
+          this.#raiseFence(state, stored.revision);
+          if (!call.timedOut) this.#setView(state, stored.row, fenced, false);
+        } else {
+          const stored = await backend.readSignalData(symbol, strategyName);
+          const row = stored === null ? null : checkRead(stored, backend, symbol, strategyName);
+          if (!call.timedOut) this.#setView(state, row, undefined, false);
+        }
+      }
+      const row = state.view ?? null;
+      return row === null ? null : structuredClone(row);
+    });
   }
 
   /** Validates `row`, then stores it as the key's open signal. */
-  async setPendingSignal(symbol: string, strategyName: string, row: ISignalRow): Promise<void> {
-    const id = this.#checkKey(symbol, strategyName, "write");
+  setPendingSignal(symbol: string, strategyName: string, row: ISignalRow): Promise<void> {
+    let snapshot: ISignalRow;
     try {
+      assertSignalKey(symbol, strategyName, { backend: "adapter", operation: "write" });
       assertSignalRow(row, { backend: "adapter", operation: "write", symbol, strategyName });
+      snapshot = structuredClone(row);
     } catch (error) {
-      throw this.#report(error, "write", symbol, strategyName);
+      return Promise.reject(this.#report(error, { backend: "adapter", operation: "write", symbol, strategyName }));
     }
-    const snapshot = structuredClone(row);
-    await this.#enqueue(id, async () => {
-      await this.#call("write", symbol, strategyName, (backend) =>
-        backend.writeSignalData(symbol, strategyName, snapshot),
+    return this.#operation("write", symbol, strategyName, async (call, backend, state) => {
+      const fenced = asFenced(backend);
+      if (fenced === undefined && this.#owner === undefined) {
+        await backend.writeSignalData(symbol, strategyName, snapshot);
+        if (!call.timedOut) this.#setView(state, snapshot, undefined, true);
+        return;
+      }
+      const store = this.#needFenced(fenced, call);
+      await this.#change(call, store, state, (condition) =>
+        store.writeSignalIf(symbol, strategyName, snapshot, condition),
       );
-      this.#pending.set(id, snapshot);
+      if (!call.timedOut) this.#setView(state, snapshot, store, true);
     });
   }
 
   /** Removes the key's open signal; removing a missing one succeeds. */
-  async deletePendingSignal(symbol: string, strategyName: string): Promise<void> {
-    const id = this.#checkKey(symbol, strategyName, "delete");
-    await this.#enqueue(id, async () => {
-      await this.#call("delete", symbol, strategyName, (backend) => backend.deleteSignalData(symbol, strategyName));
-      this.#pending.set(id, null);
+  deletePendingSignal(symbol: string, strategyName: string): Promise<void> {
+    return this.#operation("delete", symbol, strategyName, async (call, backend, state) => {
+      const fenced = asFenced(backend);
+      if (fenced === undefined && this.#owner === undefined) {
+        await backend.deleteSignalData(symbol, strategyName);
+        if (!call.timedOut) this.#setView(state, null, undefined, true);
+        return;
+      }
+      const store = this.#needFenced(fenced, call);
+      await this.#change(call, store, state, (condition) => store.deleteSignalIf(symbol, strategyName, condition));
+      if (!call.timedOut) this.#setView(state, null, store, true);
     });
   }
 
-  #checkKey(symbol: string, strategyName: string, operation: PersistOperation): string {
-    try {
-      assertSignalKey(symbol, strategyName, { backend: "adapter", operation });
-    } catch (error) {
-      throw this.#report(error, operation, symbol, strategyName);
+  /**
+   * Forgets the key: gives up its lease (with `exclusive`) and drops the adapter's view, so the
+   * state the adapter keeps stays bounded by the keys a bot manages at once.
+   */
+  release(symbol: string, strategyName: string): Promise<void> {
+    return this.#operation("lease", symbol, strategyName, async (_call, backend, state) => {
+      this.#keys.delete(signalKeyId(symbol, strategyName));
+      const fenced = asFenced(backend);
+      if (fenced && state.lease?.valid(this.#validMs())) {
+        state.lease.lost = true;
+        await releaseLease(fenced.records, leaseRecordKey(symbol, strategyName), state.lease);
+      }
+    });
+  }
+
+  /**
+   * Waits for running calls, releases every lease this adapter holds (so a planned restart takes
+   * over at once) and stops renewing; closes the backend only when the adapter made it itself
+   * (the default file backend). Later calls reject with `BackendClosedError`.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer);
+    await this.#queue.drain();
+    const backend = this.#backend.done ? this.#backend.value : undefined;
+    const fenced = backend === undefined ? undefined : asFenced(backend);
+    const releases: Promise<void>[] = [];
+    for (const state of this.#keys.values()) {
+      const lease = state.lease;
+      if (fenced === undefined || lease === undefined || !lease.valid(this.#validMs())) continue;
+      lease.lost = true;
+      const context: PersistErrorContext = {
+        backend: fenced.name ?? "adapter",
+        operation: "lease",
+        symbol: state.symbol,
+        strategyName: state.strategyName,
+      };
+      releases.push(
+        releaseLease(fenced.records, leaseRecordKey(state.symbol, state.strategyName), lease).catch((error) => {
+          this.#report(error, context);
+        }),
+      );
     }
-    return signalKeyId(symbol, strategyName);
+    await Promise.all(releases);
+    this.#keys.clear();
+    if (this.#ownsBackend && backend?.close !== undefined) await backend.close();
   }
 
-  #checkRead(stored: unknown, backend: PersistBase, symbol: string, strategyName: string): ISignalRow {
-    const context = { backend: backendName(backend), operation: "read", symbol, strategyName } as const;
-    if (stored === undefined)
-      throw new PersistError("backend returned undefined; a missing signal must be null", context);
-    return checkStoredSignalRow(stored, context);
-  }
+  // ---- calls -------------------------------------------------------------------------------
 
-  // After the previous operation on the same key, whatever order the backend would complete them in.
-  #enqueue(id: string, operation: () => Promise<void>): Promise<void> {
-    return this.#queue.run(id, operation);
-  }
-
-  async #call<T>(
+  /**
+   * Runs `body` after every earlier call on the key, within the deadline counted from now. A call
+   * still queued at its deadline never starts (`not-applied`); one running at its deadline is
+   * answered `unknown` and, on a fenced store, no longer holds up the calls behind it (their
+   * fences are higher, so it can never land after them).
+   */
+  #operation<T>(
     operation: PersistOperation,
     symbol: string,
     strategyName: string,
-    run: (backend: PersistBase) => Promise<T>,
+    body: (call: Call, backend: PersistBase, state: KeyState) => Promise<T>,
   ): Promise<T> {
-    let backend: PersistBase | undefined;
+    const context: PersistErrorContext = { backend: "adapter", operation, symbol, strategyName };
     try {
-      backend = await this.#backend.get();
-      return await run(backend);
+      assertSignalKey(symbol, strategyName, context);
     } catch (error) {
-      throw this.#report(error, operation, symbol, strategyName, backend);
+      return Promise.reject(this.#report(error, context));
+    }
+    if (this.#closed) {
+      return Promise.reject(this.#report(new BackendClosedError("the adapter was closed", context), context));
+    }
+    const id = signalKeyId(symbol, strategyName);
+    const call: Call = { context, deadline: performance.now() + this.#timeoutMs, timedOut: false };
+    return new Promise<T>((resolve, reject) => {
+      let phase: "queued" | "connecting" | "sent" = "queued";
+      let release: () => void = () => {};
+      const released = new Promise<void>((wake) => {
+        release = wake;
+      });
+      const expire = () => {
+        if (call.timedOut) return;
+        call.timedOut = true;
+        clearTimeout(timer);
+        this.#forgetView(id);
+        const outcome: PersistOutcome = phase === "sent" && operation !== "init" ? "unknown" : "not-applied";
+        const what =
+          phase === "queued"
+            ? `the call waited ${this.#timeoutMs} ms behind earlier calls on the key and was not sent`
+            : phase === "connecting"
+              ? `the backend was not ready within ${this.#timeoutMs} ms of the call; nothing was sent`
+              : `the backend did not answer within ${this.#timeoutMs} ms of the call`;
+        reject(this.#report(new BackendUnavailableError(what, { ...call.context, outcome }), call.context));
+        release();
+      };
+      const timer = setTimeout(expire, this.#timeoutMs);
+      const fail = (error: unknown) => {
+        clearTimeout(timer);
+        if (call.timedOut) return;
+        this.#forgetView(id);
+        reject(this.#report(error, call.context));
+      };
+      this.#queue.run(id, async () => {
+        // Its turn came at or after its deadline (the timer may not have fired yet): never sent.
+        if (performance.now() >= call.deadline) expire();
+        if (call.timedOut) return;
+        phase = "connecting";
+        let backend: PersistBase;
+        try {
+          backend = await this.#backend.get();
+        } catch (error) {
+          fail(withOutcome(error, "not-applied"));
+          return;
+        }
+        if (performance.now() >= call.deadline) expire();
+        if (call.timedOut) return;
+        phase = "sent";
+        call.context.backend = backendName(backend);
+        let work: Promise<T>;
+        try {
+          work = body(call, backend, this.#state(id, symbol, strategyName));
+        } catch (error) {
+          work = Promise.reject(error);
+        }
+        const settled = work.then((value) => {
+          clearTimeout(timer);
+          if (!call.timedOut) resolve(value);
+        }, fail);
+        // Unfenced, a late call could land after a later one: keep later calls waiting for it.
+        await (asFenced(backend) === undefined ? settled : Promise.race([settled, released]));
+      });
+    });
+  }
+
+  /**
+   * One fenced change: above every revision seen or sent on the key. When the store reports a
+   * higher revision (another writer, or a delete of another key of the strategy raising the
+   * group's floor), it fences again above that; an exclusive owner first checks that the lease is
+   * still its own.
+   */
+  async #change(
+    call: Call,
+    store: FencedStore,
+    state: KeyState,
+    send: (condition: RecordCondition) => Promise<RecordChange>,
+  ): Promise<void> {
+    if (this.#owner !== undefined) await this.#own(call, store, state, false);
+    if (state.fence === undefined) {
+      const stored = await store.readSignalRecord(state.symbol, state.strategyName);
+      this.#raiseFence(state, stored.revision);
+    }
+    for (let attempt = 0; attempt < MAX_FENCE_ATTEMPTS && !call.timedOut; attempt++) {
+      const fence = (state.fence ?? 0) + 1;
+      state.fence = fence;
+      const lease = state.lease;
+      if (this.#owner !== undefined) this.#assertLeaseValid(call, state, "not-applied");
+      const change = await send({ below: fence });
+      this.#raiseFence(state, change.revision);
+      if (change.applied) {
+        if (lease !== undefined && !lease.valid(this.#validMs())) {
+          lease.lost = true;
+          throw this.#lost(
+            call,
+            "unknown",
+            "the change was acknowledged after the lease ran out; another owner may hold the key",
+          );
+        }
+        return;
+      }
+      if (lease !== undefined && !(await leaseIsCurrent(store.records, this.#leaseKey(state), lease))) {
+        lease.lost = true;
+        throw this.#lost(call, "not-applied", "another owner took the key");
+      }
+    }
+    if (call.timedOut) return;
+    throw new BackendUnavailableError(
+      `the key changed under ${MAX_FENCE_ATTEMPTS} fenced attempts in a row; another writer keeps changing it`,
+      { ...call.context, outcome: "not-applied" },
+    );
+  }
+
+  // ---- ownership ---------------------------------------------------------------------------
+
+  /**
+   * Makes sure this adapter owns the key. `explicit` (`waitForInit`) takes it, also after a lost
+   * lease; a write takes a key never taken, and rejects with {@link OwnershipLostError} once a
+   * lease was lost. Taking raises the key's revision by {@link OWNERSHIP_GAP} (rewriting the row
+   * it holds), so nothing the previous owner sent can land afterwards.
+   */
+  async #own(call: Call, store: FencedStore, state: KeyState, explicit: boolean): Promise<void> {
+    const leaseMs = this.#leaseMs;
+    const owner = this.#owner;
+    if (leaseMs === undefined || owner === undefined) return;
+    const lease = state.lease;
+    if (lease?.valid(this.#validMs())) return;
+    if (lease !== undefined && !explicit) {
+      lease.lost = true;
+      throw this.#lost(call, "not-applied", "the lease ran out; take the key again with waitForInit");
+    }
+    state.lease = undefined;
+    state.view = undefined;
+    const taken = await takeLease(store.records, this.#leaseKey(state), owner, leaseMs, call.context);
+    state.lease = taken;
+    state.leaseSince = new Date().toISOString();
+    this.#startRenewing(store);
+    for (let attempt = 0; attempt < MAX_FENCE_ATTEMPTS && !call.timedOut; attempt++) {
+      const stored = await store.readSignalRecord(state.symbol, state.strategyName);
+      const fence = Math.max(stored.revision, state.fence ?? 0) + OWNERSHIP_GAP;
+      this.#raiseFence(state, fence);
+      const change =
+        stored.row === null
+          ? await store.deleteSignalIf(state.symbol, state.strategyName, { below: fence })
+          : await store.writeSignalIf(state.symbol, state.strategyName, stored.row, { below: fence });
+      this.#raiseFence(state, change.revision);
+      if (!change.applied) continue;
+      if (!taken.valid(this.#validMs())) {
+        taken.lost = true;
+        throw this.#lost(call, "not-applied", "the lease ran out while the key was taken");
+      }
+      if (!call.timedOut) this.#setView(state, stored.row, stored.row === null ? undefined : store, true);
+      return;
+    }
+    if (call.timedOut) return;
+    throw new BackendUnavailableError(
+      `the key changed under ${MAX_FENCE_ATTEMPTS} attempts to take it; another writer keeps changing it`,
+      { ...call.context, outcome: "unknown" },
+    );
+  }
+
+  #assertLeaseValid(call: Call, state: KeyState, outcome: PersistOutcome): void {
+    const lease = state.lease;
+    if (lease?.valid(this.#validMs())) return;
+    if (lease !== undefined) lease.lost = true;
+    throw this.#lost(call, outcome, "the lease ran out; take the key again with waitForInit");
+  }
+
+  #lost(call: Call, outcome: PersistOutcome, message: string): OwnershipLostError {
+    return new OwnershipLostError(message, { ...call.context, outcome });
+  }
+
+  #startRenewing(store: FencedStore): void {
+    const leaseMs = this.#leaseMs;
+    if (this.#renewTimer !== undefined || leaseMs === undefined) return;
+    this.#renewTimer = setInterval(() => this.#renewAll(store), Math.max(1, Math.floor(leaseMs / 3)));
+    this.#renewTimer.unref?.();
+  }
+
+  // One timer for every key: each held lease is renewed once per third of the lease.
+  #renewAll(store: FencedStore): void {
+    const leaseMs = this.#leaseMs;
+    const owner = this.#owner;
+    if (leaseMs === undefined || owner === undefined) return;
+    for (const state of this.#keys.values()) {
+      const lease = state.lease;
+      if (lease === undefined || lease.lost || lease.renewing) continue;
+      if (!lease.valid(this.#validMs())) {
+        lease.lost = true;
+        continue;
+      }
+      lease.renewing = true;
+      const context: PersistErrorContext = {
+        backend: store.name ?? "adapter",
+        operation: "lease",
+        symbol: state.symbol,
+        strategyName: state.strategyName,
+      };
+      renewLease(store.records, this.#leaseKey(state), lease, owner, leaseMs, state.leaseSince)
+        .then(
+          (change) => {
+            // Confirmed only when it was confirmed in time: a late answer may come after a takeover.
+            if (!change.applied || !lease.valid(this.#validMs())) lease.lost = true;
+            else lease.renewed(change.revision, change.sent);
+          },
+          (error: unknown) => {
+            this.#report(error, context);
+          },
+        )
+        .finally(() => {
+          lease.renewing = false;
+        });
     }
   }
 
-  // A foreign error is named after the backend that threw it ("adapter" only before one exists).
-  #report(
-    error: unknown,
-    operation: PersistOperation,
-    symbol: string,
-    strategyName: string,
-    backend?: PersistBase,
-  ): PersistError {
-    const name = backend === undefined ? "adapter" : backendName(backend);
+  // The lease ends here a tenth before the store lets it expire: clocks and timers are not exact.
+  #validMs(): number {
+    const leaseMs = this.#leaseMs ?? 0;
+    return leaseMs - Math.ceil(leaseMs / 10);
+  }
+
+  #leaseKey(state: KeyState) {
+    return leaseRecordKey(state.symbol, state.strategyName);
+  }
+
+  #needFenced(fenced: FencedStore | undefined, call: Call): FencedStore {
+    if (fenced !== undefined) return fenced;
+    throw new InvalidOptionError(
+      "exclusive needs a record store (every bundled backend is one); this backend implements only PersistBase",
+      { ...call.context, outcome: "not-applied" },
+    );
+  }
+
+  // ---- state -------------------------------------------------------------------------------
+
+  #state(id: string, symbol: string, strategyName: string): KeyState {
+    let state = this.#keys.get(id);
+    if (state === undefined) {
+      state = {
+        symbol,
+        strategyName,
+        view: undefined,
+        viewUntil: Number.POSITIVE_INFINITY,
+        fence: undefined,
+        lease: undefined,
+        leaseSince: "",
+      };
+      this.#keys.set(id, state);
+    }
+    return state;
+  }
+
+  #raiseFence(state: KeyState, revision: number): void {
+    state.fence = Math.max(state.fence ?? 0, revision);
+  }
+
+  // A row written with a TTL is known until the TTL runs out counted from before the write was
+  // sent (the store counts from later); a row read with a TTL on is not kept (its age is unknown).
+  #setView(state: KeyState, row: ISignalRow | null, store: FencedStore | undefined, written: boolean): void {
+    state.view = row;
+    const ttlMs = store?.ttlMs;
+    if (row === null || ttlMs === undefined) state.viewUntil = Number.POSITIVE_INFINITY;
+    else state.viewUntil = written ? performance.now() + ttlMs - 1 : Number.NEGATIVE_INFINITY;
+  }
+
+  #forgetView(id: string): void {
+    const state = this.#keys.get(id);
+    if (state !== undefined) state.view = undefined;
+  }
+
+  // Every failure goes to listenError; a foreign error is named after the backend that threw it.
+  #report(error: unknown, context: PersistErrorContext): PersistError {
     const persistError =
-      error instanceof PersistError
-        ? error
-        : new PersistError(errorMessage(error), { backend: name, operation, symbol, strategyName, cause: error });
+      error instanceof PersistError ? error : new PersistError(errorMessage(error), { ...context, cause: error });
     reportError(persistError);
     return persistError;
   }
@@ -149,4 +591,17 @@ function defaultPersist(): Promise<PersistBase> {
 
 function backendName(backend: PersistBase): string {
   return backend.name ?? backend.constructor?.name ?? "custom";
+}
+
+function checkRead(stored: unknown, backend: PersistBase, symbol: string, strategyName: string): ISignalRow {
+  const context = { backend: backendName(backend), operation: "read", symbol, strategyName } as const;
+  if (stored === undefined)
+    throw new PersistError("backend returned undefined; a missing signal must be null", context);
+  return checkStoredSignalRow(stored, context);
+}
+
+// Making the backend sends nothing: a failure there changed nothing.
+function withOutcome(error: unknown, outcome: PersistOutcome): unknown {
+  if (error instanceof PersistError) return error;
+  return new PersistError(errorMessage(error), { backend: "adapter", operation: "create", outcome, cause: error });
 }

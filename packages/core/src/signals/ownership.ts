@@ -1,0 +1,171 @@
+import { hostname } from "node:os";
+import { CorruptDataError, type LeaseHolder, OwnershipError, type PersistErrorContext } from "../errors.js";
+import type { RecordKey, RecordStore } from "../records/record-store.js";
+
+/** The namespace of ownership leases in every record store; parts are `[strategyName, symbol]`, as for signals. */
+export const LEASE_NAMESPACE = "lease";
+
+/**
+ * How far a new owner raises a key's revision when it takes the key (2^30). The old owner's
+ * operations carry revisions at most one above what it last saw per operation it sent, so
+ * unless it sent more than a billion operations that never landed, every one of them is below
+ * the new owner's fence and can never apply.
+ */
+export const OWNERSHIP_GAP = 2 ** 30;
+
+/** The record key of a signal key's lease. */
+export function leaseRecordKey(symbol: string, strategyName: string): RecordKey {
+  return { namespace: LEASE_NAMESPACE, parts: [strategyName, symbol] };
+}
+
+/** What a lease record holds: the owner's token and who it is. */
+interface LeaseValue extends LeaseHolder {
+  readonly owner: string;
+}
+
+/** One adapter's identity as a lease owner. */
+export interface LeaseOwner {
+  /** Random per adapter: two adapters in one process are two owners. */
+  readonly token: string;
+  readonly host: string;
+  readonly pid: number;
+}
+
+export function newLeaseOwner(): LeaseOwner {
+  return { token: globalThis.crypto.randomUUID(), host: hostname(), pid: process.pid };
+}
+
+/**
+ * A lease this adapter holds on one key: the lease record's revision and when the request that
+ * confirmed it was sent. The lease counts as valid for `leaseMs` minus a margin from that moment,
+ * on both the monotonic and the wall clock (a suspended machine stops the first, not the second),
+ * so it ends here before the store lets it expire (the store starts its TTL later).
+ */
+export class Lease {
+  revision: number;
+  #sentMono: number;
+  #sentWall: number;
+  lost = false;
+  renewing = false;
+
+  constructor(revision: number, sent: Instant) {
+    this.revision = revision;
+    this.#sentMono = sent.mono;
+    this.#sentWall = sent.wall;
+  }
+
+  /** Whether the lease is still this adapter's by its own clocks, with `validMs` of validity. */
+  valid(validMs: number, now: Instant = instant()): boolean {
+    if (this.lost) return false;
+    const mono = now.mono - this.#sentMono;
+    const wall = now.wall - this.#sentWall;
+    return mono < validMs && wall < validMs;
+  }
+
+  /** A renewal sent at `sent` was confirmed. */
+  renewed(revision: number, sent: Instant): void {
+    this.revision = revision;
+    this.#sentMono = sent.mono;
+    this.#sentWall = sent.wall;
+  }
+}
+
+/** A moment on both clocks. */
+export interface Instant {
+  readonly mono: number;
+  readonly wall: number;
+}
+
+export function instant(): Instant {
+  return { mono: performance.now(), wall: Date.now() };
+}
+
+/**
+ * Takes the lease of a key unless another live owner holds it (then {@link OwnershipError},
+ * nothing written). A lease of this same owner (lost earlier, not yet expired) is taken again.
+ */
+export async function takeLease(
+  records: RecordStore,
+  key: RecordKey,
+  owner: LeaseOwner,
+  leaseMs: number,
+  context: PersistErrorContext,
+): Promise<Lease> {
+  const sent = instant();
+  const current = await records.read(key);
+  if (current.found) {
+    const holder = parseLease(current.json, context);
+    if (holder.owner !== owner.token) throw heldBy(holder, context);
+  }
+  const value: LeaseValue = { owner: owner.token, host: owner.host, pid: owner.pid, since: new Date().toISOString() };
+  const change = await records.write(key, JSON.stringify(value), {
+    condition: { revision: current.revision },
+    ttlMs: leaseMs,
+  });
+  if (!change.applied) {
+    // Another owner took it between the read and the write.
+    const now = await records.read(key);
+    if (now.found) throw heldBy(parseLease(now.json, context), context);
+    throw new OwnershipError("another owner took the key at the same moment", context);
+  }
+  return new Lease(change.revision, sent);
+}
+
+/** Extends a held lease; false when it is no longer this owner's (nothing changed then). */
+export async function renewLease(
+  records: RecordStore,
+  key: RecordKey,
+  lease: Lease,
+  owner: LeaseOwner,
+  leaseMs: number,
+  since: string,
+): Promise<{ applied: boolean; revision: number; sent: Instant }> {
+  const sent = instant();
+  const value: LeaseValue = { owner: owner.token, host: owner.host, pid: owner.pid, since };
+  const change = await records.write(key, JSON.stringify(value), {
+    condition: { revision: lease.revision },
+    ttlMs: leaseMs,
+  });
+  return { ...change, sent };
+}
+
+/** Whether the lease record is still exactly the one `lease` confirmed. */
+export async function leaseIsCurrent(records: RecordStore, key: RecordKey, lease: Lease): Promise<boolean> {
+  const current = await records.read(key);
+  return current.found && current.revision === lease.revision;
+}
+
+/** Gives the lease up, so another owner can take the key at once. */
+export async function releaseLease(records: RecordStore, key: RecordKey, lease: Lease): Promise<void> {
+  await records.delete(key, { condition: { revision: lease.revision } });
+}
+
+function heldBy(holder: LeaseValue, context: PersistErrorContext): OwnershipError {
+  const who = `pid ${holder.pid} on host ${JSON.stringify(holder.host)} since ${holder.since}`;
+  return new OwnershipError(
+    `another owner holds the key: ${who}; reading is allowed, writing is not until its lease expires or it closes`,
+    context,
+    { host: holder.host, pid: holder.pid, since: holder.since },
+  );
+}
+
+function parseLease(json: string, context: PersistErrorContext): LeaseValue {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (error) {
+    throw new CorruptDataError("the key's lease record is not JSON", { ...context, cause: error });
+  }
+  const lease = value as Partial<LeaseValue> | null;
+  if (
+    typeof lease !== "object" ||
+    lease === null ||
+    typeof lease.owner !== "string" ||
+    typeof lease.host !== "string" ||
+    typeof lease.pid !== "number" ||
+    typeof lease.since !== "string"
+  ) {
+    throw new CorruptDataError("the key's lease record is not a lease", context);
+  }
+  return lease as LeaseValue;
+}
