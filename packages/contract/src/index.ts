@@ -1,5 +1,7 @@
 export { collectKeys, recordsOf } from "./context.js";
+export { HoldingRecordStore } from "./holding-store.js";
 export {
+  type AdapterWorker,
   exitsAfterClose,
   type KillTrialReport,
   type ProcessTarget,
@@ -7,11 +9,14 @@ export {
   readInFreshProcess,
   runConcurrentWriters,
   runKillTrials,
+  startAdapterWorker,
   startRecordWorker,
   writeInFreshProcess,
 } from "./processes.js";
+export { chaosOperations } from "./promises/chaos.js";
 export { raceRounds } from "./promises/conditions.js";
 export { INVALID_ROWS } from "./promises/invalid-and-corrupt.js";
+export { ownershipTimes } from "./promises/ownership.js";
 export { assertRevisionsKept } from "./promises/revisions.js";
 export {
   finiteNumber,
@@ -26,4 +31,4 @@ export {
 } from "./rows.js";
 export { CONTRACT_PROMISES, type ContractPromise, runPersistContract } from "./suite.js";
 export type { ContractInitializer, ContractOptions, ContractRunner, RawAccess, WorkerAccess } from "./types.js";
-export type { RecordAnswer, RecordCommand } from "./worker.js";
+export type { AdapterCommand, RecordAnswer, RecordCommand } from "./worker.js";

@@ -5,7 +5,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { ISignalRow, PersistBase } from "@persist-kit/core";
 import { makeTrialRow } from "./rows.js";
 import type { WorkerAccess } from "./types.js";
-import type { RecordAnswer, RecordCommand, WorkerJob } from "./worker.js";
+import type { AdapterCommand, RecordAnswer, RecordCommand, WorkerJob } from "./worker.js";
 
 // The worker is built beside this file: dist/worker.js (ESM) for both builds of the suite.
 const WORKER_PATH = fileURLToPath(new URL("./worker.js", importMetaUrl()));
@@ -34,7 +34,10 @@ interface RunningWorker {
   stderr(): string;
 }
 
-function startWorker(target: ProcessTarget, job: Pick<WorkerJob, "mode" | "writer" | "count">): RunningWorker {
+function startWorker(
+  target: ProcessTarget,
+  job: Pick<WorkerJob, "mode" | "writer" | "count" | "adapterOptions">,
+): RunningWorker {
   const fullJob: WorkerJob = {
     module: target.worker.module,
     options: target.options,
@@ -263,6 +266,55 @@ export async function startRecordWorker(
     async stop() {
       worker.child.stdin?.end();
       await expectCleanExit(worker, timeoutMs);
+    },
+  };
+}
+
+/** A child process that runs a `PersistSignalAdapter` on the same store, for ownership and chaos. */
+export interface AdapterWorker {
+  readonly pid: number;
+  /** Sends one command; resolves with the answer (result or error) or rejects if the child dies first. */
+  ask(command: Omit<AdapterCommand, "id">, timeoutMs?: number): Promise<RecordAnswer>;
+  /** Sends a signal to the child: SIGKILL, SIGSTOP, SIGCONT. */
+  signal(name: NodeJS.Signals): void;
+  /** Resolves with the exit code or signal once the child is gone. */
+  readonly exited: Promise<number | string>;
+  /** Sends "close" (releasing its leases) and waits for a clean exit. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+/** Starts a child with a `PersistSignalAdapter` over the store of `target`, writing rows of `writer`. */
+export async function startAdapterWorker(
+  target: ProcessTarget,
+  writer: string,
+  adapterOptions: WorkerJob["adapterOptions"],
+  timeoutMs = 30_000,
+): Promise<AdapterWorker> {
+  const worker = startWorker(target, { mode: "adapter", writer, count: 0, adapterOptions });
+  // A command sent just as the child is killed meets a closed pipe: its answer never comes, and
+  // `ask` says so; the pipe error itself is expected.
+  worker.child.stdin?.on("error", () => {});
+  await worker.waitForLine((line) => line === "ready", timeoutMs);
+  let nextId = 0;
+  const ask = async (command: Omit<AdapterCommand, "id">, askTimeoutMs = timeoutMs): Promise<RecordAnswer> => {
+    const id = ++nextId;
+    const prefix = `{"id":${id},`;
+    worker.child.stdin?.write(`${JSON.stringify({ ...command, id })}\n`);
+    const line = await worker.waitForLine((candidate) => candidate.startsWith(prefix), askTimeoutMs);
+    return JSON.parse(line) as RecordAnswer;
+  };
+  return {
+    pid: worker.child.pid ?? -1,
+    ask,
+    signal: (name) => {
+      worker.child.kill(name);
+    },
+    exited: worker.exited,
+    async stop(stopTimeoutMs = timeoutMs) {
+      const answer = await ask({ op: "close", symbol: "-" }, stopTimeoutMs);
+      if (answer.error !== undefined) throw new Error(`close failed: ${answer.error.message}`);
+      worker.child.stdin?.end();
+      await expectCleanExit(worker, stopTimeoutMs);
     },
   };
 }

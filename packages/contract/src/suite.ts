@@ -2,14 +2,17 @@ import type { PersistBase } from "@persist-kit/core";
 import { type SuiteContext, suiteContext } from "./context.js";
 import { absentAndDeleted } from "./promises/absent-and-deleted.js";
 import { callOrder } from "./promises/call-order.js";
+import { chaos } from "./promises/chaos.js";
 import { closeReleases } from "./promises/close.js";
 import { concurrentWriters } from "./promises/concurrent-writers.js";
 import { conditions } from "./promises/conditions.js";
 import { crashAtomicity } from "./promises/crash-atomicity.js";
 import { durability } from "./promises/durability.js";
+import { fencing } from "./promises/fencing.js";
 import { invalidAndCorrupt } from "./promises/invalid-and-corrupt.js";
 import { keyIsolation } from "./promises/key-isolation.js";
 import { listing } from "./promises/listing.js";
+import { ownership } from "./promises/ownership.js";
 import { revisions } from "./promises/revisions.js";
 import { roundTrip } from "./promises/round-trip.js";
 import { ttl } from "./promises/ttl.js";
@@ -34,6 +37,9 @@ export const CONTRACT_PROMISES = {
   revisions,
   "write-many": writeMany,
   listing,
+  fencing,
+  ownership,
+  chaos,
 } as const satisfies Record<string, <B extends PersistBase>(suite: SuiteContext<B>) => void>;
 
 /** The name of one promise of the contract. */

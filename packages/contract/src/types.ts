@@ -81,6 +81,14 @@ export interface ContractOptions {
   raceProcesses?: number;
   /** Rounds of that race. Default: `PERSIST_KIT_RACE_ROUNDS` from the environment, else 200. */
   raceRounds?: number;
+  /** The lease of the ownership, fencing and chaos promises' adapters. Default: 1500 ms. */
+  leaseMs?: number;
+  /** The `timeoutMs` of those adapters. Default: 500 ms. */
+  adapterTimeoutMs?: number;
+  /** Operations of the chaos promise. Default: `PERSIST_KIT_CHAOS_OPS` from the environment, else 1000. */
+  chaosOperations?: number;
+  /** Processes of the chaos promise. Default: 3. */
+  chaosProcesses?: number;
   /** Only these promises (see `CONTRACT_PROMISES`). Default: every one. */
   promises?: ReadonlyArray<import("./suite.js").ContractPromise>;
 }

@@ -3,19 +3,29 @@
 // pipe, so the parent sees every "ack" that happened before a SIGKILL.
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
-import type { PersistBase, RecordStore } from "@persist-kit/core";
+import { type PersistBase, PersistSignalAdapter, type RecordStore, type SignalAdapterOptions } from "@persist-kit/core";
 import { makeTrialRow } from "./rows.js";
 
 /** The job a worker process runs. */
 export interface WorkerJob {
   module: string;
   options: unknown;
-  mode: "write-loop" | "write-race" | "write" | "read" | "close-exit" | "records";
+  mode: "write-loop" | "write-race" | "write" | "read" | "close-exit" | "records" | "adapter";
   symbol: string;
   strategyName: string;
   writer: string;
   /** write-race: how many writes; write: the sequence number to write. */
   count: number;
+  /** adapter: the options of the worker's `PersistSignalAdapter`. */
+  adapterOptions?: SignalAdapterOptions;
+}
+
+/** One command of the "adapter" mode, a line of JSON on stdin; `write` stores `makeTrialRow(writer, sequence)`. */
+export interface AdapterCommand {
+  id: number;
+  op: "init" | "write" | "delete" | "close";
+  symbol: string;
+  sequence?: number;
 }
 
 function say(line: string): void {
@@ -41,7 +51,7 @@ export interface RecordCommand {
 export interface RecordAnswer {
   id: number;
   result?: unknown;
-  error?: { name: string; code?: string; outcome?: string; message: string };
+  error?: { name: string; code?: string; outcome?: string; message: string; holder?: unknown };
 }
 
 interface WorkerModule {
@@ -80,13 +90,46 @@ function runRecordCommand(store: RecordStore, command: RecordCommand): Promise<u
 }
 
 function describeError(error: unknown): NonNullable<RecordAnswer["error"]> {
-  const { name, code, outcome, message } = (error ?? {}) as Record<string, unknown>;
+  const { name, code, outcome, message, holder } = (error ?? {}) as Record<string, unknown>;
   return {
     name: typeof name === "string" ? name : "Error",
     code: typeof code === "string" ? code : undefined,
     outcome: typeof outcome === "string" ? outcome : undefined,
     message: typeof message === "string" ? message : String(error),
+    holder,
   };
+}
+
+// Answers adapter commands until stdin ends (or a "close" command); each runs as soon as it
+// arrives, so the adapter itself keeps per-key call order.
+async function serveAdapter(backend: PersistBase, job: WorkerJob): Promise<void> {
+  const adapter = new PersistSignalAdapter(backend, job.adapterOptions ?? {});
+  const lines = createInterface({ input: process.stdin });
+  const running: Promise<void>[] = [];
+  const answer = (id: number, work: Promise<unknown>) =>
+    work.then(
+      (result) => say(JSON.stringify({ id, result: result ?? null } satisfies RecordAnswer)),
+      (error: unknown) => say(JSON.stringify({ id, error: describeError(error) } satisfies RecordAnswer)),
+    );
+  for await (const line of lines) {
+    if (line.trim() === "") continue;
+    const command = JSON.parse(line) as AdapterCommand;
+    const { symbol } = command;
+    if (command.op === "close") {
+      await Promise.allSettled(running);
+      await answer(command.id, adapter.close());
+      lines.close();
+      break;
+    }
+    const work =
+      command.op === "init"
+        ? adapter.waitForInit(symbol, job.strategyName)
+        : command.op === "write"
+          ? adapter.setPendingSignal(symbol, job.strategyName, makeTrialRow(job.writer, command.sequence ?? 0))
+          : adapter.deletePendingSignal(symbol, job.strategyName);
+    running.push(answer(command.id, work));
+  }
+  await Promise.allSettled(running);
 }
 
 async function run(job: WorkerJob): Promise<void> {
@@ -104,6 +147,12 @@ async function run(job: WorkerJob): Promise<void> {
     return;
   }
   const backend = await workerModule.createBackend(job.options);
+  if (job.mode === "adapter") {
+    say("ready");
+    await serveAdapter(backend, job);
+    await backend.close?.();
+    return;
+  }
   const { symbol, strategyName, writer } = job;
   switch (job.mode) {
     case "write-loop":

@@ -113,6 +113,10 @@ describe("the contract goes red against broken backends", () => {
     expect(failed).toContain(
       "12. conditional writes > { revision } and { below } apply exactly when the stored revision allows, on present and absent keys",
     );
+    // Without conditions the adapter's fence holds nothing back: a late write lands.
+    expect(failed).toContain(
+      "11. a failed call never lands after a later acknowledged one > a write that timed out, applied after an acknowledged delete, is refused",
+    );
   }, 60_000);
 
   it("one that forgets revisions on delete fails the revision promise", async () => {
