@@ -96,6 +96,7 @@ export function fencing<B extends PersistBase>(suite: SuiteContext<B>): void {
           assert.deepStrictEqual(
             errors.map((error) => error?.outcome),
             ["unknown", "not-applied", "not-applied", "not-applied", "not-applied"],
+            `outcomes of ${errors.map((error) => `${error?.name}: ${(error as Error | undefined)?.message}`).join("; ")}`,
           );
           held.resume();
           await sleep(timeoutMs);

@@ -108,8 +108,21 @@ export async function takeLease(
     if (now.found) throw heldBy(parseLease(now.json, context), context);
     throw new OwnershipError("another owner took the key at the same moment", context);
   }
-  return new Lease(change.revision, sent);
+  if (!records.capabilities.ttlResetsRevision) return new Lease(change.revision, sent);
+  // An expired lease forgot its revision here, so this lease may carry a revision the previous
+  // owner's lease had, and a renewal of that owner still on its way would match it and take the
+  // lease back. A random jump makes the two revisions differ.
+  const jump = 1 + Math.floor(Math.random() * LEASE_JUMP);
+  const jumped = await records.write(key, JSON.stringify(value), {
+    condition: { below: change.revision + jump },
+    ttlMs: leaseMs,
+  });
+  if (!jumped.applied) throw new OwnershipError("another owner took the key at the same moment", context);
+  return new Lease(jumped.revision, sent);
 }
+
+// At most 2^32 per take: a strategy's leases can be taken about a million times before revisions reach 2^52.
+const LEASE_JUMP = 2 ** 32;
 
 /** Extends a held lease; false when it is no longer this owner's (nothing changed then). */
 export async function renewLease(
