@@ -136,6 +136,7 @@ export class PersistSignalAdapter {
   readonly #owner: LeaseOwner | undefined;
   #ownsBackend = false;
   #renewTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #renewals = new Set<Promise<void>>();
   #closed = false;
 
   /**
@@ -263,6 +264,8 @@ export class PersistSignalAdapter {
     this.#closed = true;
     if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer);
     await this.#queue.drain();
+    // A renewal on its way changes the lease's revision: release what it leaves.
+    await Promise.allSettled([...this.#renewals]);
     const backend = this.#backend.done ? this.#backend.value : undefined;
     const fenced = backend === undefined ? undefined : asFenced(backend);
     const releases: Promise<void>[] = [];
@@ -326,10 +329,12 @@ export class PersistSignalAdapter {
         const outcome: PersistOutcome = phase === "sent" && operation !== "init" ? "unknown" : "not-applied";
         const what =
           phase === "queued"
-            ? `the call waited ${this.#timeoutMs} ms behind earlier calls on the key and was not sent`
+            ? `the call waited ${this.#timeoutMs} ms behind earlier calls on the key; nothing was sent`
             : phase === "connecting"
               ? `the backend was not ready within ${this.#timeoutMs} ms of the call; nothing was sent`
-              : `the backend did not answer within ${this.#timeoutMs} ms of the call`;
+              : outcome === "unknown"
+                ? `the backend did not answer within ${this.#timeoutMs} ms of the call; the change may have been applied, and a later call on the key is fenced above it`
+                : `the backend did not answer within ${this.#timeoutMs} ms of the call`;
         reject(this.#report(new BackendUnavailableError(what, { ...call.context, outcome }), call.context));
         release();
       };
@@ -409,7 +414,7 @@ export class PersistSignalAdapter {
       }
       if (lease !== undefined && !(await leaseIsCurrent(store.records, this.#leaseKey(state), lease))) {
         lease.lost = true;
-        throw this.#lost(call, "not-applied", "another owner took the key");
+        throw this.#lost(call, "not-applied", "another owner took the key; nothing was written");
       }
     }
     if (call.timedOut) return;
@@ -435,7 +440,11 @@ export class PersistSignalAdapter {
     if (lease?.valid(this.#validMs())) return;
     if (lease !== undefined && !explicit) {
       lease.lost = true;
-      throw this.#lost(call, "not-applied", "the lease ran out; take the key again with waitForInit");
+      throw this.#lost(
+        call,
+        "not-applied",
+        "the lease ran out; nothing was written; take the key again with waitForInit",
+      );
     }
     state.lease = undefined;
     state.view = undefined;
@@ -471,7 +480,7 @@ export class PersistSignalAdapter {
     const lease = state.lease;
     if (lease?.valid(this.#validMs())) return;
     if (lease !== undefined) lease.lost = true;
-    throw this.#lost(call, outcome, "the lease ran out; take the key again with waitForInit");
+    throw this.#lost(call, outcome, "the lease ran out; nothing was written; take the key again with waitForInit");
   }
 
   #lost(call: Call, outcome: PersistOutcome, message: string): OwnershipLostError {
@@ -504,7 +513,7 @@ export class PersistSignalAdapter {
         symbol: state.symbol,
         strategyName: state.strategyName,
       };
-      renewLease(store.records, this.#leaseKey(state), lease, owner, leaseMs, state.leaseSince)
+      const renewal = renewLease(store.records, this.#leaseKey(state), lease, owner, leaseMs, state.leaseSince)
         .then(
           (change) => {
             // Confirmed only when it was confirmed in time: a late answer may come after a takeover.
@@ -517,7 +526,9 @@ export class PersistSignalAdapter {
         )
         .finally(() => {
           lease.renewing = false;
+          this.#renewals.delete(renewal);
         });
+      this.#renewals.add(renewal);
     }
   }
 

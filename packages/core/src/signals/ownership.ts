@@ -156,7 +156,7 @@ export async function releaseLease(records: RecordStore, key: RecordKey, lease: 
 function heldBy(holder: LeaseValue, context: PersistErrorContext): OwnershipError {
   const who = `pid ${holder.pid} on host ${JSON.stringify(holder.host)} since ${holder.since}`;
   return new OwnershipError(
-    `another owner holds the key: ${who}; reading is allowed, writing is not until its lease expires or it closes`,
+    `another owner holds the key: ${who}; nothing was written; reading is allowed, writing is not until its lease expires or it closes`,
     context,
     { host: holder.host, pid: holder.pid, since: holder.since },
   );
