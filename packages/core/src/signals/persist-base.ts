@@ -16,8 +16,11 @@ export interface SignalEntry extends SignalKey {
  * `CorruptDataError` for stored data that does not parse or validate; every error is a
  * `PersistError` with the backend, operation, key and outcome.
  *
- * What `PersistSignalAdapter` adds on top: operations on one key in call order, one shared read
- * per key, every failure reported to `listenError`.
+ * What `PersistSignalAdapter` adds on top: operations on one key in call order, a deadline
+ * counted from each call, every failure reported to `listenError`, and, on a record store (every
+ * bundled backend), fenced writes and optional single-writer ownership (`exclusive`). A backend
+ * that implements only these three methods is not fenced: a write its client retries or its
+ * server applies late can land after a later acknowledged one, and `exclusive` is refused.
  *
  * Implement these three methods (plus any optional capability) to add a backend;
  * `@persist-kit/contract` proves an implementation keeps the promises.
