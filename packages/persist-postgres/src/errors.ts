@@ -12,7 +12,8 @@ import {
 
 // SQLSTATEs that say the server is going away, starting, overloaded or not taking writes.
 const UNAVAILABLE_SQLSTATES = new Set([
-  "57014", // query_canceled: statement_timeout expired
+  "57014", // query_canceled: statement_timeout expired, or a cancel request
+  "55P03", // lock_not_available: lock_timeout expired
   "53300", // too_many_connections
   "25006", // read_only_sql_transaction: connected to a standby, for example after a failover
 ]);
@@ -66,10 +67,15 @@ function causeOf(error: unknown): unknown {
   return error instanceof TablePreparationError ? error.cause : undefined;
 }
 
+/** True when `error` is pg's own `query_timeout`: the statement was sent and pg stopped waiting for its answer. */
+export function isQueryTimeout(error: unknown): boolean {
+  return error instanceof Error && codeOf(error) === undefined && error.message === "Query read timeout";
+}
+
 /**
  * True when `error` means the server cannot be reached or did not answer in time: refused or
  * broken connections, timeouts, SQLSTATE class 08 (connection exception), 57P01-57P05 (shutdown,
- * crash, starting up), statement timeouts, too many connections, a read-only standby.
+ * crash, starting up), statement and lock timeouts, too many connections, a read-only standby.
  */
 export function isUnavailableError(error: unknown): boolean {
   const code = codeOf(error);
@@ -84,7 +90,8 @@ export function isUnavailableError(error: unknown): boolean {
 /**
  * Whether a failed change may have landed: `"not-applied"` when the statement never reached the
  * server (refused connection, no free connection, tables not ready) or the server answered it
- * with an error (the statement, and its transaction, rolled back); `"unknown"` when the
+ * with an error (the statement, and its transaction, rolled back: also a statement the server
+ * cancelled by `statement_timeout` or `lock_timeout`, 57014 or 55P03); `"unknown"` when the
  * connection broke or timed out while the statement was out.
  */
 export function postgresOutcome(error: unknown): PersistOutcome {

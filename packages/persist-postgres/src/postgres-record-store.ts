@@ -17,7 +17,7 @@ import {
   wholeNumberOption,
 } from "@persist-kit/core";
 import pg, { type Pool, type PoolClient, type PoolConfig, type QueryConfig, type QueryResult } from "pg";
-import { isUnavailableError, TablePreparationError, wrapPostgresError } from "./errors.js";
+import { isQueryTimeout, isUnavailableError, TablePreparationError, wrapPostgresError } from "./errors.js";
 import {
   assertIdentifier,
   deleteValues,
@@ -37,7 +37,6 @@ const BACKEND = "postgres";
 const DEFAULT_SCHEMA = "public";
 const DEFAULT_TABLE = "persist_records";
 const DEFAULT_CONNECTION_TIMEOUT_MILLIS = 5_000;
-const DEFAULT_STATEMENT_TIMEOUT_MILLIS = 10_000;
 const DEFAULT_QUERY_TIMEOUT_MILLIS = 15_000;
 
 /** Options of {@link PostgresRecordStore}. */
@@ -54,15 +53,22 @@ export interface PostgresRecordStoreOptions {
   table?: string;
   /** How long to wait for a connection (connect, or a free pooled one) before failing. Default: `5000`. */
   connectionTimeoutMillis?: number;
-  /** Server-side `statement_timeout` of the connections this store opens. Default: `10000`. */
+  /** Server-side `statement_timeout` of the connections this store opens, below `queryTimeoutMillis`. Default: two thirds of `queryTimeoutMillis` (`10000`). */
   statementTimeoutMillis?: number;
-  /** Client-side limit on each statement's round trip, also with an existing `pool`. Default: `15000`. */
+  /** Server-side `lock_timeout` of the connections this store opens, at most `statementTimeoutMillis`. Default: half of `statementTimeoutMillis` (`5000`). */
+  lockTimeoutMillis?: number;
+  /** Client-side limit on each statement's round trip, also with an existing `pool`; past it the server process is terminated. Default: `15000`. */
   queryTimeoutMillis?: number;
 }
 
 /** pg honours `query_timeout` per statement, but its QueryConfig type does not declare it. */
 interface TimedQueryConfig extends QueryConfig {
   query_timeout: number;
+}
+
+/** pg knows the process id of the server process behind each connection, but its types do not declare it. */
+interface ServedClient extends PoolClient {
+  processID?: number;
 }
 
 /**
@@ -73,6 +79,13 @@ interface TimedQueryConfig extends QueryConfig {
  * record's row lock and its group's floor lock (see recordTableSql); a delete removes the record
  * and raises its group's floor. Each commits on its own, so with the server's default
  * `synchronous_commit = on` an acknowledged change survives a crash of the server.
+ *
+ * Every statement of a pool this store opens runs under a server-side `statement_timeout` and
+ * `lock_timeout` below `queryTimeoutMillis`, given when the connection opens (no round trip per
+ * operation): the server cancels a statement stuck on a lock or running long, and its change
+ * rolls back (`outcome: "not-applied"`). When the client gives up first (the server process is
+ * stopped, or starved), the server process is terminated from another connection and the
+ * connection is destroyed, never reused, so the statement cannot commit after a later change.
  *
  * Tables and functions are created on the first operation, under an advisory lock so several processes can
  * start at once. Give it a URL (it then owns its pool and `close()` ends it) or an existing
@@ -98,6 +111,7 @@ export class PostgresRecordStore extends BaseRecordStore {
   /** The SQL this store runs, for review or for running it by hand. */
   readonly sql: RecordTableSql;
   readonly #queryTimeoutMillis: number;
+  readonly #connectionTimeoutMillis: number;
   readonly #poolConfig: PoolConfig | undefined;
   readonly #ownsPool: boolean;
   #pool: Pool | undefined;
@@ -113,9 +127,14 @@ export class PostgresRecordStore extends BaseRecordStore {
       options.queryTimeoutMillis,
       DEFAULT_QUERY_TIMEOUT_MILLIS,
     );
+    this.#connectionTimeoutMillis = millisOption(
+      "connectionTimeoutMillis",
+      options.connectionTimeoutMillis,
+      DEFAULT_CONNECTION_TIMEOUT_MILLIS,
+    );
     assertExclusive(options);
     this.#ownsPool = options.pool === undefined;
-    this.#poolConfig = this.#ownsPool ? ownPoolConfig(options) : undefined;
+    this.#poolConfig = this.#ownsPool ? this.#ownPoolConfig(options) : undefined;
     this.#pool = options.pool;
     this.#pool?.on("error", ignoreIdleClientError);
   }
@@ -232,7 +251,56 @@ export class PostgresRecordStore extends BaseRecordStore {
   // Every statement waits for the tables; once they are known, it starts at once.
   async #query(statement: NamedStatement | string, values: unknown[], client?: PoolClient): Promise<QueryResult> {
     if (!this.#tables.done) await this.#readyTables();
-    return (client ?? this.#usePool()).query(this.#statement(statement, values));
+    const config = this.#statement(statement, values);
+    return client === undefined ? this.#run(config) : this.#send(client, config);
+  }
+
+  // Like pool.query, which hides the connection: a connection that failed is destroyed.
+  async #run(config: TimedQueryConfig): Promise<QueryResult> {
+    const client = await this.#usePool().connect();
+    // A checked-out client has no pool listener: a connection dropped during the statement would
+    // be an unhandled 'error' event. The statement reports it instead.
+    client.on("error", ignoreIdleClientError);
+    let failure: unknown;
+    try {
+      return await this.#send(client, config);
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      client.removeListener("error", ignoreIdleClientError);
+      client.release(failure as Error | undefined);
+    }
+  }
+
+  async #send(client: PoolClient, config: TimedQueryConfig): Promise<QueryResult> {
+    try {
+      return await client.query(config);
+    } catch (error) {
+      if (isQueryTimeout(error)) await this.#terminateServerProcess(client);
+      throw error;
+    }
+  }
+
+  // The statement still runs on the server (or waits there to be read) after pg gave up on it. A
+  // cancel does not reach it: a server process ignores a cancel while it reads a command, so one
+  // that was stopped or starved before it read this statement runs it once it resumes, and commits.
+  // A terminated process ends at its next interrupt check instead, before it commits anything
+  // more; one that already holds the key's locks makes every later change of the key wait. The
+  // caller learns of the failure only once the signal is sent; the connection is destroyed.
+  async #terminateServerProcess(client: ServedClient): Promise<void> {
+    if (client.processID === undefined) return;
+    // What the pool gives every connection it opens: the same server, user and settings.
+    const other = new pg.Client({ ...this.#usePool().options, connectionTimeoutMillis: this.#connectionTimeoutMillis });
+    other.on("error", ignoreIdleClientError);
+    try {
+      await other.connect();
+      await other.query(this.#statement("SELECT pg_terminate_backend($1)", [client.processID]));
+    } catch {
+      // Unreachable as well: the outcome stays unknown, which the caller is told anyway.
+    } finally {
+      await other.end().catch(ignoreIdleClientError);
+    }
   }
 
   async #readyTables(): Promise<void> {
@@ -246,19 +314,20 @@ export class PostgresRecordStore extends BaseRecordStore {
 
   async #prepareTables(): Promise<void> {
     // Most starts find the tables: no DDL then, so a role without CREATE rights works too.
-    if (await this.#tablesExist(this.#usePool())) return;
+    if (await this.#tablesExist()) return;
     await this.#transaction(async (client) => {
-      await client.query(this.#statement(this.sql.lockSchema, [this.schema]));
+      await this.#send(client, this.#statement(this.sql.lockSchema, [this.schema]));
       if (await this.#tablesExist(client)) return;
-      const schema = await client.query(this.#statement(this.sql.schemaExists, [this.schema]));
-      if (schema.rowCount === 0) await client.query(this.#statement(this.sql.createSchema));
-      for (const statement of this.sql.setup) await client.query(this.#statement(statement));
+      const schema = await this.#send(client, this.#statement(this.sql.schemaExists, [this.schema]));
+      if (schema.rowCount === 0) await this.#send(client, this.#statement(this.sql.createSchema));
+      for (const statement of this.sql.setup) await this.#send(client, this.#statement(statement));
     });
   }
 
-  async #tablesExist(queryable: Pool | PoolClient): Promise<boolean> {
+  async #tablesExist(client?: PoolClient): Promise<boolean> {
     const names = [this.sql.qualifiedName, this.sql.floorTableName, this.sql.writeFunction, this.sql.deleteFunction];
-    const result = await queryable.query(this.#statement(this.sql.describeTable, names));
+    const describe = this.#statement(this.sql.describeTable, names);
+    const result = await (client === undefined ? this.#run(describe) : this.#send(client, describe));
     const { present, comment } = result.rows[0] as { present: boolean; comment: string | null };
     if (!present) return false;
     const version = schemaVersionOf(comment);
@@ -278,9 +347,9 @@ export class PostgresRecordStore extends BaseRecordStore {
     client.on("error", ignoreIdleClientError);
     let broken: unknown;
     try {
-      await client.query(this.#statement("BEGIN"));
+      await this.#send(client, this.#statement("BEGIN"));
       const result = await body(client);
-      await client.query(this.#statement("COMMIT"));
+      await this.#send(client, this.#statement("COMMIT"));
       return result;
     } catch (error) {
       broken = await this.#rollback(client, error);
@@ -296,7 +365,7 @@ export class PostgresRecordStore extends BaseRecordStore {
   async #rollback(client: PoolClient, error: unknown): Promise<unknown> {
     if (isUnavailableError(error)) return error;
     try {
-      await client.query(this.#statement("ROLLBACK"));
+      await this.#send(client, this.#statement("ROLLBACK"));
       return undefined;
     } catch (rollbackError) {
       return rollbackError;
@@ -309,6 +378,19 @@ export class PostgresRecordStore extends BaseRecordStore {
     const query_timeout = this.#queryTimeoutMillis;
     if (typeof statement === "string") return { text: statement, values, query_timeout };
     return { name: statement.name, text: statement.text, values, query_timeout };
+  }
+
+  // The server's timeouts come in the startup message: no round trip, not even once per connection.
+  #ownPoolConfig(options: PostgresRecordStoreOptions): PoolConfig {
+    const { statementTimeoutMillis, lockTimeoutMillis } = serverTimeouts(options, this.#queryTimeoutMillis);
+    return {
+      application_name: "persist-kit",
+      ...options.poolConfig,
+      ...(options.connectionString === undefined ? {} : { connectionString: options.connectionString }),
+      connectionTimeoutMillis: this.#connectionTimeoutMillis,
+      statement_timeout: statementTimeoutMillis,
+      lock_timeout: lockTimeoutMillis,
+    };
   }
 
   #usePool(): Pool {
@@ -333,22 +415,23 @@ function assertExclusive(options: PostgresRecordStoreOptions): void {
   assertExclusiveOptions(BACKEND, { pool: options.pool, connectionString: options.connectionString });
 }
 
-function ownPoolConfig(options: PostgresRecordStoreOptions): PoolConfig {
-  return {
-    application_name: "persist-kit",
-    ...options.poolConfig,
-    ...(options.connectionString === undefined ? {} : { connectionString: options.connectionString }),
-    connectionTimeoutMillis: millisOption(
-      "connectionTimeoutMillis",
-      options.connectionTimeoutMillis,
-      DEFAULT_CONNECTION_TIMEOUT_MILLIS,
-    ),
-    statement_timeout: millisOption(
-      "statementTimeoutMillis",
-      options.statementTimeoutMillis,
-      DEFAULT_STATEMENT_TIMEOUT_MILLIS,
-    ),
-  };
+// The server's timeouts: the statement's below the client's, so that the server's cancel (which
+// rolls the change back) arrives before the client gives up; a lock wait at most the statement's.
+function serverTimeouts(
+  options: PostgresRecordStoreOptions,
+  queryTimeoutMillis: number,
+): { statementTimeoutMillis: number; lockTimeoutMillis: number } {
+  const statementTimeoutMillis = wholeNumberOption(BACKEND, "statementTimeoutMillis", options.statementTimeoutMillis, {
+    default: Math.max(1, Math.floor((queryTimeoutMillis * 2) / 3)),
+    min: 1,
+    max: queryTimeoutMillis - 1,
+  });
+  const lockTimeoutMillis = wholeNumberOption(BACKEND, "lockTimeoutMillis", options.lockTimeoutMillis, {
+    default: Math.max(1, Math.floor(statementTimeoutMillis / 2)),
+    min: 1,
+    max: statementTimeoutMillis,
+  });
+  return { statementTimeoutMillis, lockTimeoutMillis };
 }
 
 // Key ids are compared as plain strings: any total order serves, as long as every process uses it.

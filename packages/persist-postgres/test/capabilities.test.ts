@@ -236,7 +236,13 @@ describe("lifecycle", () => {
   });
 
   it("rejects options that are not positive whole milliseconds, and pool with connectionString", () => {
-    for (const option of ["connectionTimeoutMillis", "statementTimeoutMillis", "queryTimeoutMillis", "ttlMs"]) {
+    for (const option of [
+      "connectionTimeoutMillis",
+      "statementTimeoutMillis",
+      "lockTimeoutMillis",
+      "queryTimeoutMillis",
+      "ttlMs",
+    ]) {
       for (const value of [0, -1, 1.5, Number.NaN]) {
         expect(() => new PersistPostgres({ connectionString: url, [option]: value }), `${option} ${value}`).toThrow(
           PersistError,
@@ -249,6 +255,30 @@ describe("lifecycle", () => {
       );
     }
     expect(() => new PersistPostgres({ connectionString: url, pool: {} as pg.Pool })).toThrow(InvalidOptionError);
+  });
+
+  it("the server's timeouts must end a statement before the client gives up: statement below query, lock at most statement", () => {
+    const refused = [
+      { queryTimeoutMillis: 1_000, statementTimeoutMillis: 1_000 },
+      { statementTimeoutMillis: 15_000 },
+      { statementTimeoutMillis: 500, lockTimeoutMillis: 501 },
+      { queryTimeoutMillis: 300, lockTimeoutMillis: 250 },
+    ];
+    for (const options of refused) {
+      expect(() => new PersistPostgres({ connectionString: url, ...options }), JSON.stringify(options)).toThrow(
+        InvalidOptionError,
+      );
+    }
+    const taken = [
+      {},
+      { queryTimeoutMillis: 2 },
+      { queryTimeoutMillis: 300 },
+      { statementTimeoutMillis: 14_999, lockTimeoutMillis: 14_999 },
+      { queryTimeoutMillis: 1_000, statementTimeoutMillis: 999 },
+    ];
+    for (const options of taken) {
+      expect(() => new PersistPostgres({ connectionString: url, ...options }), JSON.stringify(options)).not.toThrow();
+    }
   });
 });
 

@@ -1,6 +1,12 @@
 import { BackendUnavailableError, InvalidOptionError, InvalidSignalError, PersistError } from "@persist-kit/core";
 import { describe, expect, it } from "vitest";
-import { isUnavailableError, postgresOutcome, TablePreparationError, wrapPostgresError } from "../src/errors.js";
+import {
+  isQueryTimeout,
+  isUnavailableError,
+  postgresOutcome,
+  TablePreparationError,
+  wrapPostgresError,
+} from "../src/errors.js";
 
 const context = { backend: "postgres", operation: "write", strategyName: "momentum", symbol: "BTC/USDT" } as const;
 
@@ -33,6 +39,7 @@ describe("driver errors are classified", () => {
     ["08006 connection_failure", withCode("connection failure", "08006"), "unknown"],
     ["08P01 protocol_violation", withCode("protocol violation", "08P01"), "unknown"],
     ["57014 statement_timeout", withCode("canceling statement due to statement timeout", "57014"), "not-applied"],
+    ["55P03 lock_timeout", withCode("canceling statement due to lock timeout", "55P03"), "not-applied"],
     ["53300 too_many_connections", withCode("sorry, too many clients already", "53300"), "not-applied"],
     ["25006 on a standby", withCode("cannot execute INSERT in a read-only transaction", "25006"), "not-applied"],
     [
@@ -67,6 +74,13 @@ describe("driver errors are classified", () => {
     expect(wrapped.cause).toBe(error);
     expect(wrapped.outcome).toBe("not-applied");
     expect(wrapped.message).toContain(`SQLSTATE ${(error as Error & { code: string }).code}`);
+  });
+
+  it("only pg's own query_timeout is a query timeout: the statement was sent, its client gave up", () => {
+    expect(isQueryTimeout(new Error("Query read timeout"))).toBe(true);
+    expect(isQueryTimeout(withCode("Query read timeout", "57014"))).toBe(false);
+    expect(isQueryTimeout(new Error("timeout exceeded when trying to connect"))).toBe(false);
+    expect(isQueryTimeout("Query read timeout")).toBe(false);
   });
 
   it("an error without a SQLSTATE leaves the outcome of a change unknown, a read's not applied", () => {

@@ -3,7 +3,7 @@
 // binaries in PG_BIN_DIR (written to the env file by tools/services). initdb and postgres refuse
 // to run as root, so as root they run as the `postgres` system user, as tools/services does.
 import { execFile } from "node:child_process";
-import { appendFileSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -37,9 +37,11 @@ export class PrivatePostgres {
   readonly #dir: string;
   readonly #dataDir: string;
   readonly #binDir: string;
+  readonly #port: number;
 
   private constructor(dir: string, port: number, bin: string) {
     this.#dir = dir;
+    this.#port = port;
     this.#dataDir = join(dir, "data");
     this.#binDir = bin;
     this.url = `postgres://postgres@127.0.0.1:${port}/postgres`;
@@ -88,21 +90,40 @@ export class PrivatePostgres {
 
   /** Starts the server on its existing data and waits until it accepts connections. */
   async startAgain(): Promise<void> {
-    await this.#asPostgres("pg_ctl", [
-      "-D",
-      this.#dataDir,
-      "-l",
-      join(this.#dir, "server.log"),
-      "-w",
-      "-t",
-      "60",
-      "start",
-    ]);
+    const log = join(this.#dir, "server.log");
+    try {
+      await this.#asPostgres("pg_ctl", ["-D", this.#dataDir, "-l", log, "-w", "-t", "60", "start"]);
+    } catch (error) {
+      const tail = readFileSync(log, "utf8").trimEnd().split("\n").slice(-5).join("\n");
+      throw new Error(`PostgreSQL did not start; the end of its log:\n${tail}`, { cause: error });
+    }
   }
 
   /** `pg_ctl stop -m immediate`: no checkpoint, no goodbye to clients; recovery replays the WAL at the next start. */
   async stopImmediately(): Promise<void> {
     await this.#asPostgres("pg_ctl", ["-D", this.#dataDir, "-m", "immediate", "-w", "-t", "60", "stop"]);
+  }
+
+  /**
+   * `kill -9` of the postmaster alone. Its children notice and exit on their own; this waits until
+   * they have, since a new postmaster refuses to start beside a child still attached to the old
+   * one's shared memory.
+   */
+  async killPostmaster(): Promise<void> {
+    const lockFile = join(this.#dataDir, "postmaster.pid");
+    const postmaster = Number(readFileSync(lockFile, "utf8").split("\n")[0]);
+    const processes = [postmaster, ...childrenOf(postmaster)];
+    process.kill(postmaster, "SIGKILL");
+    const deadline = Date.now() + 30_000;
+    while (processes.some(isRunning)) {
+      if (Date.now() > deadline) throw new Error(`the processes of the killed postmaster ${postmaster} did not exit`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // The killed postmaster is adopted by init and stays a zombie until reaped, which some
+    // container inits do late or never; a new postmaster takes a zombie's pid in its lock files
+    // for a live one and refuses to start. Nothing of the old server runs any more.
+    rmSync(lockFile, { force: true });
+    rmSync(join(this.#dir, "socket", `.s.PGSQL.${this.#port}.lock`), { force: true });
   }
 
   /** Stops the server if it runs and removes its directory. */
@@ -118,4 +139,30 @@ export class PrivatePostgres {
       : [path, args];
     await run(file, argv, { cwd: this.#dir, timeout: 90_000 });
   }
+}
+
+// Linux's /proc: the field after the command name (in parentheses, which may hold spaces) is
+// the state, then the parent's pid.
+function statusOf(pid: number): { state: string; parent: number } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  const [state, parent] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { state: state ?? "", parent: Number(parent) };
+}
+
+function childrenOf(parent: number): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => statusOf(pid)?.parent === parent);
+}
+
+// An exited child of a killed postmaster stays a zombie until whoever adopted it reaps it.
+function isRunning(pid: number): boolean {
+  const status = statusOf(pid);
+  return status !== undefined && status.state !== "Z";
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PersistPostgres, PostgresRecordStore } from "../src/index.js";
 import { PrivatePostgres } from "./private-postgres.js";
 
-const TIMEOUTS = { connectionTimeoutMillis: 2_000, statementTimeoutMillis: 3_000, queryTimeoutMillis: 3_000 };
+const TIMEOUTS = { connectionTimeoutMillis: 2_000, statementTimeoutMillis: 2_000, queryTimeoutMillis: 3_000 };
 // The slowest way an operation may fail while the server is down: a connection timeout, plus slack.
 const FAIL_WITHIN_MS = TIMEOUTS.queryTimeoutMillis + 1_000;
 const DURABLE_ROWS = 200;
