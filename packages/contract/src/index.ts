@@ -1,5 +1,4 @@
 export { collectKeys, recordsOf } from "./context.js";
-export { HoldingRecordStore } from "./holding-store.js";
 export {
   type AdapterWorker,
   exitsAfterClose,

@@ -65,13 +65,21 @@ async function loadBackend(
   try {
     loaded = await importModule(backendPackage.name);
   } catch (error) {
-    if (!isModuleNotFound(error, backendPackage.name)) {
+    const missing = missingModule(error);
+    const driver = backendPackage.driver;
+    if (driver !== undefined && missing === driver) {
+      throw new PersistError(
+        `${driver} is not installed (${backendPackage.name} needs it); install it with: npm install ${driver}`,
+        { ...context, cause: error },
+      );
+    }
+    if (missing !== backendPackage.name) {
       throw new PersistError(`loading ${backendPackage.name} failed: ${errorMessage(error)}`, {
         ...context,
         cause: error,
       });
     }
-    const install = [backendPackage.name, backendPackage.driver].filter(Boolean).join(" ");
+    const install = [backendPackage.name, driver].filter(Boolean).join(" ");
     throw new PersistError(`${backendPackage.name} is not installed; install it with: npm install ${install}`, {
       ...context,
       cause: error,
@@ -84,7 +92,15 @@ async function loadBackend(
   return backendModule as BackendModule;
 }
 
-function isModuleNotFound(error: unknown, name: string): boolean {
+// The package a module-not-found error names: "Cannot find package 'ioredis' imported from ..."
+// (ESM) or "Cannot find module 'ioredis'" (CommonJS); a path names its package's directory.
+function missingModule(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
-  return (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && errorMessage(error).includes(name);
+  if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") return undefined;
+  const named = /Cannot find (?:package|module) '([^']+)'/.exec(errorMessage(error))?.[1];
+  if (named === undefined) return undefined;
+  const inNodeModules = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(named)?.[1];
+  if (inNodeModules !== undefined) return inNodeModules;
+  const parts = named.split("/");
+  return named.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
 }

@@ -33,6 +33,7 @@ export {
   type PersistOutcome,
   redactCredentials,
 } from "./errors.js";
+export { HoldingRecordStore } from "./records/holding-store.js";
 export { MemoryRecordStore, PersistMemory } from "./records/memory.js";
 export {
   assertRecordCondition,
@@ -73,9 +74,11 @@ export {
   type ISignalRow,
   isSignalRow,
   type JsonValue,
+  MAX_ROW_DEPTH,
   parseSignalRow,
   type SignalPosition,
   serializeSignalRow,
   signalRowProblem,
+  signalRowText,
 } from "./signals/row.js";
 export { assertTtl, MAX_TTL_MS } from "./ttl.js";

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   BackendUnavailableError,
+  HoldingRecordStore,
   InvalidOptionError,
   type ISignalRow,
   MemoryRecordStore,
@@ -8,15 +9,8 @@ import {
   OwnershipLostError,
   PersistMemory,
   PersistSignalAdapter,
-  type RecordChange,
-  type RecordDeleteOptions,
-  type RecordKey,
-  type RecordListOptions,
-  type RecordPage,
-  type RecordRead,
   RecordSignalStore,
   type RecordStore,
-  type RecordWriteOptions,
 } from "../src/index.js";
 
 const row = (id: string): ISignalRow => ({
@@ -30,66 +24,6 @@ const row = (id: string): ISignalRow => ({
 });
 
 const sleep = (ms: number) => new Promise((wake) => setTimeout(wake, ms));
-
-/**
- * A record store in front of another that can hold calls: `hold()` keeps every later call from
- * reaching the inner store until `resume()` (a paused process or a stalled network), and
- * `holdNext(namespace)` holds only the next write or delete of a namespace (a server that keeps a
- * command and applies it late).
- */
-class HoldingRecordStore implements RecordStore {
-  readonly name = "holding";
-  readonly inner: RecordStore;
-  #held: Array<() => void> = [];
-  #holdAll = false;
-  #holdNext: string | undefined;
-
-  constructor(inner: RecordStore) {
-    this.inner = inner;
-  }
-  get capabilities() {
-    return this.inner.capabilities;
-  }
-  hold(): void {
-    this.#holdAll = true;
-  }
-  holdNext(namespace: string): void {
-    this.#holdNext = namespace;
-  }
-  /** Lets every held call through, in the order they were made. */
-  resume(): void {
-    this.#holdAll = false;
-    for (const go of this.#held.splice(0)) go();
-  }
-  get heldCount(): number {
-    return this.#held.length;
-  }
-
-  #gate<T>(namespace: string, change: boolean, run: () => Promise<T>): Promise<T> {
-    const holdThis = this.#holdAll || (change && this.#holdNext === namespace);
-    if (change && this.#holdNext === namespace) this.#holdNext = undefined;
-    if (!holdThis) return run();
-    return new Promise<void>((go) => this.#held.push(go)).then(run);
-  }
-  read(key: RecordKey): Promise<RecordRead> {
-    return this.#gate(key.namespace, false, () => this.inner.read(key));
-  }
-  write(key: RecordKey, json: string, options?: RecordWriteOptions): Promise<RecordChange> {
-    return this.#gate(key.namespace, true, () => this.inner.write(key, json, options));
-  }
-  delete(key: RecordKey, options?: RecordDeleteOptions): Promise<RecordChange> {
-    return this.#gate(key.namespace, true, () => this.inner.delete(key, options));
-  }
-  list(namespace: string, options?: RecordListOptions): Promise<RecordPage> {
-    return this.inner.list(namespace, options);
-  }
-  ping(): Promise<void> {
-    return this.inner.ping();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -113,7 +47,8 @@ describe("fenced writes", () => {
     const records = new HoldingRecordStore(memory);
     const adapter = adapterOn(records, { timeoutMs: 50 });
     await adapter.setPendingSignal("BTC/USDT", "s", row("a"));
-    records.holdNext("signal");
+    // The driver gives up on the write at 100 ms; the server applies it at resume().
+    records.holdNext("signal", { failAfterMs: 100 });
     const late = adapter.setPendingSignal("BTC/USDT", "s", row("late"));
     await expect(late).rejects.toBeInstanceOf(BackendUnavailableError);
     await expect(late).rejects.toMatchObject({ outcome: "unknown" });

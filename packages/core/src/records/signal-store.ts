@@ -2,7 +2,7 @@ import { CHECKED_DELETE, CHECKED_READ, CHECKED_WRITE } from "../backend-kit/base
 import { CorruptDataError, errorMessage, PersistError, type PersistErrorContext } from "../errors.js";
 import { assertSignalKey, type SignalKey } from "../signals/key.js";
 import type { PersistBase, PersistOptions, SignalEntry } from "../signals/persist-base.js";
-import { assertSignalRow, type ISignalRow, parseSignalRow, serializeSignalRow } from "../signals/row.js";
+import { type ISignalRow, parseSignalRow, signalRowText } from "../signals/row.js";
 import { assertTtl } from "../ttl.js";
 import { assertRecordCondition } from "./record-key.js";
 import type { RecordChange, RecordCondition, RecordKey, RecordRead, RecordStore } from "./record-store.js";
@@ -52,8 +52,7 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
     let json: string;
     try {
       assertSignalKey(symbol, strategyName, context);
-      assertSignalRow(row, context);
-      json = serializeSignalRow(row);
+      json = signalRowText(row, context);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -122,9 +121,8 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
     let json: string;
     try {
       assertSignalKey(symbol, strategyName, context);
-      assertSignalRow(row, context);
       assertRecordCondition(condition, context);
-      json = serializeSignalRow(row);
+      json = signalRowText(row, context);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -190,8 +188,7 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
     const records = entries.map(({ symbol, strategyName, row }) => {
       const entryContext = { ...context, symbol, strategyName };
       assertSignalKey(symbol, strategyName, entryContext);
-      assertSignalRow(row, entryContext);
-      return { key: signalRecordKey(symbol, strategyName), json: serializeSignalRow(row) };
+      return { key: signalRecordKey(symbol, strategyName), json: signalRowText(row, entryContext) };
     });
     const writeMany = this.records.writeMany;
     if (writeMany === undefined) throw new PersistError("the record store has no writeMany", context);

@@ -30,7 +30,7 @@ import {
   takeLease,
 } from "./ownership.js";
 import type { PersistBase } from "./persist-base.js";
-import { assertSignalRow, checkStoredSignalRow, type ISignalRow } from "./row.js";
+import { checkStoredSignalRow, type ISignalRow, signalRowText } from "./row.js";
 
 /** Options of {@link PersistSignalAdapter}. */
 export interface SignalAdapterOptions {
@@ -47,9 +47,15 @@ export interface SignalAdapterOptions {
    * backend is one).
    */
   exclusive?: boolean | { leaseMs?: number };
+  /** At most this many calls wait on one key; more reject at once (`not-applied`). Default: 1000. */
+  maxQueuedPerKey?: number;
+  /** At most this many calls wait on the whole adapter; more reject at once. Default: 100000. */
+  maxQueued?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_QUEUED_PER_KEY = 1_000;
+const DEFAULT_MAX_QUEUED = 100_000;
 const DEFAULT_LEASE_MS = 30_000;
 const MAX_FENCE_ATTEMPTS = 100;
 
@@ -132,6 +138,10 @@ export class PersistSignalAdapter {
   readonly #keys = new Map<string, KeyState>();
   readonly #queue = new KeyedQueue();
   readonly #timeoutMs: number;
+  readonly #maxQueuedPerKey: number;
+  readonly #maxQueued: number;
+  readonly #waiting = new Map<string, number>();
+  #waitingTotal = 0;
   readonly #leaseMs: number | undefined;
   readonly #owner: LeaseOwner | undefined;
   #ownsBackend = false;
@@ -150,6 +160,14 @@ export class PersistSignalAdapter {
       default: DEFAULT_TIMEOUT_MS,
       min: 1,
       max: 2 ** 31 - 1,
+    });
+    this.#maxQueuedPerKey = wholeNumberOption("adapter", "maxQueuedPerKey", options.maxQueuedPerKey, {
+      default: DEFAULT_MAX_QUEUED_PER_KEY,
+      min: 1,
+    });
+    this.#maxQueued = wholeNumberOption("adapter", "maxQueued", options.maxQueued, {
+      default: DEFAULT_MAX_QUEUED,
+      min: 1,
     });
     const exclusive = options.exclusive;
     if (exclusive === undefined || exclusive === false) return;
@@ -204,8 +222,8 @@ export class PersistSignalAdapter {
     let snapshot: ISignalRow;
     try {
       assertSignalKey(symbol, strategyName, { backend: "adapter", operation: "write" });
-      assertSignalRow(row, { backend: "adapter", operation: "write", symbol, strategyName });
-      snapshot = structuredClone(row);
+      // A copy of exactly what will be stored: later changes to `row` change nothing.
+      snapshot = JSON.parse(signalRowText(row, { backend: "adapter", operation: "write", symbol, strategyName }));
     } catch (error) {
       return Promise.reject(this.#report(error, { backend: "adapter", operation: "write", symbol, strategyName }));
     }
@@ -295,8 +313,9 @@ export class PersistSignalAdapter {
   /**
    * Runs `body` after every earlier call on the key, within the deadline counted from now. A call
    * still queued at its deadline never starts (`not-applied`); one running at its deadline is
-   * answered `unknown` and, on a fenced store, no longer holds up the calls behind it (their
-   * fences are higher, so it can never land after them).
+   * answered `unknown` and holds the calls behind it until the store answers it, so the store
+   * never has two calls of one key at once. At most `maxQueuedPerKey` calls wait per key and
+   * `maxQueued` in all: a store that stopped answering cannot make the process grow without bound.
    */
   #operation<T>(
     operation: PersistOperation,
@@ -314,13 +333,23 @@ export class PersistSignalAdapter {
       return Promise.reject(this.#report(new BackendClosedError("the adapter was closed", context), context));
     }
     const id = signalKeyId(symbol, strategyName);
+    const waitingHere = this.#waiting.get(id) ?? 0;
+    if (waitingHere >= this.#maxQueuedPerKey || this.#waitingTotal >= this.#maxQueued) {
+      const full =
+        waitingHere >= this.#maxQueuedPerKey
+          ? `${waitingHere} calls already wait on this key (maxQueuedPerKey)`
+          : `${this.#waitingTotal} calls already wait on this adapter (maxQueued)`;
+      const error = new BackendUnavailableError(`${full}; the store is not keeping up; nothing was sent`, {
+        ...context,
+        outcome: "not-applied",
+      });
+      return Promise.reject(this.#report(error, context));
+    }
+    this.#waiting.set(id, waitingHere + 1);
+    this.#waitingTotal++;
     const call: Call = { context, deadline: performance.now() + this.#timeoutMs, timedOut: false };
     return new Promise<T>((resolve, reject) => {
       let phase: "queued" | "connecting" | "sent" = "queued";
-      let release: () => void = () => {};
-      const released = new Promise<void>((wake) => {
-        release = wake;
-      });
       const expire = () => {
         if (call.timedOut) return;
         call.timedOut = true;
@@ -336,7 +365,6 @@ export class PersistSignalAdapter {
                 ? `the backend did not answer within ${this.#timeoutMs} ms of the call; the change may have been applied, and a later call on the key is fenced above it`
                 : `the backend did not answer within ${this.#timeoutMs} ms of the call`;
         reject(this.#report(new BackendUnavailableError(what, { ...call.context, outcome }), call.context));
-        release();
       };
       const timer = setTimeout(expire, this.#timeoutMs);
       const fail = (error: unknown) => {
@@ -345,35 +373,54 @@ export class PersistSignalAdapter {
         this.#forgetView(id);
         reject(this.#report(error, call.context));
       };
-      this.#queue.run(id, async () => {
-        // Its turn came at or after its deadline (the timer may not have fired yet): never sent.
-        if (performance.now() >= call.deadline) expire();
-        if (call.timedOut) return;
-        phase = "connecting";
-        let backend: PersistBase;
-        try {
-          backend = await this.#backend.get();
-        } catch (error) {
-          fail(withOutcome(error, "not-applied"));
-          return;
-        }
-        if (performance.now() >= call.deadline) expire();
-        if (call.timedOut) return;
-        phase = "sent";
-        call.context.backend = backendName(backend);
-        let work: Promise<T>;
-        try {
-          work = body(call, backend, this.#state(id, symbol, strategyName));
-        } catch (error) {
-          work = Promise.reject(error);
-        }
-        const settled = work.then((value) => {
-          clearTimeout(timer);
-          if (!call.timedOut) resolve(value);
-        }, fail);
-        // Unfenced, a late call could land after a later one: keep later calls waiting for it.
-        await (asFenced(backend) === undefined ? settled : Promise.race([settled, released]));
-      });
+      let counted = true;
+      const done = () => {
+        if (!counted) return;
+        counted = false;
+        this.#waitingTotal--;
+        const left = (this.#waiting.get(id) ?? 1) - 1;
+        if (left === 0) this.#waiting.delete(id);
+        else this.#waiting.set(id, left);
+      };
+      this.#queue
+        .run(id, async () => {
+          // Its turn came at or after its deadline (the timer may not have fired yet): never sent.
+          if (performance.now() >= call.deadline) expire();
+          if (call.timedOut) return;
+          phase = "connecting";
+          let backend: PersistBase;
+          try {
+            backend = await this.#backend.get();
+          } catch (error) {
+            fail(withOutcome(error, "not-applied"));
+            return;
+          }
+          if (performance.now() >= call.deadline) expire();
+          if (call.timedOut) return;
+          phase = "sent";
+          call.context.backend = backendName(backend);
+          let work: Promise<T>;
+          try {
+            work = body(call, backend, this.#state(id, symbol, strategyName));
+          } catch (error) {
+            work = Promise.reject(error);
+          }
+          const settled = work.then(
+            (value) => {
+              clearTimeout(timer);
+              done();
+              if (!call.timedOut) resolve(value);
+            },
+            (error: unknown) => {
+              done();
+              fail(error);
+            },
+          );
+          // The next call on the key waits for this one to settle, also past its deadline: the store
+          // never has two calls of one key at once.
+          await settled;
+        })
+        .finally(done);
     });
   }
 

@@ -124,7 +124,8 @@ function partialCloses(value: unknown): Problem {
  * `JSON.stringify` turns NaN into null, drops undefined array items' meaning and flattens Dates
  * into strings: each is a silently corrupted record, so each is refused.
  */
-function jsonProblem(value: unknown, path: string): Problem {
+function jsonProblem(value: unknown, path: string, depth = 0): Problem {
+  if (depth > MAX_ROW_DEPTH) return `${path.slice(0, 120)}... nests deeper than ${MAX_ROW_DEPTH} levels`;
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -136,7 +137,7 @@ function jsonProblem(value: unknown, path: string): Problem {
       if (Array.isArray(value)) {
         for (let index = 0; index < value.length; index++) {
           if (value[index] === undefined) return `${path}[${index}] must not be undefined`;
-          const problem = jsonProblem(value[index], `${path}[${index}]`);
+          const problem = jsonProblem(value[index], `${path}[${index}]`, depth + 1);
           if (problem !== undefined) return problem;
         }
         return undefined;
@@ -147,7 +148,7 @@ function jsonProblem(value: unknown, path: string): Problem {
       }
       for (const [key, item] of Object.entries(value)) {
         if (item === undefined) continue; // dropped by JSON, like an absent optional field
-        const problem = jsonProblem(item, `${path}.${key}`);
+        const problem = jsonProblem(item, `${path}.${key}`, depth + 1);
         if (problem !== undefined) return problem;
       }
       return undefined;
@@ -176,7 +177,11 @@ export function signalRowProblem(row: unknown): string | undefined {
   return isPlainJson(row) ? undefined : jsonProblem(row, "signal");
 }
 
-function isPlainJson(value: unknown): boolean {
+/** How deep a row's values may nest: deeper rows are refused, so no check or copy runs out of stack. */
+export const MAX_ROW_DEPTH = 64;
+
+function isPlainJson(value: unknown, depth = 0): boolean {
+  if (depth > MAX_ROW_DEPTH) return false;
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -187,7 +192,7 @@ function isPlainJson(value: unknown): boolean {
       if (value === null) return true;
       if (Array.isArray(value)) {
         for (let index = 0; index < value.length; index++) {
-          if (value[index] === undefined || !isPlainJson(value[index])) return false;
+          if (value[index] === undefined || !isPlainJson(value[index], depth + 1)) return false;
         }
         return true;
       }
@@ -196,7 +201,7 @@ function isPlainJson(value: unknown): boolean {
       for (const key in value) {
         if (!Object.hasOwn(value, key)) continue;
         const item = (value as Record<string, unknown>)[key];
-        if (item !== undefined && !isPlainJson(item)) return false;
+        if (item !== undefined && !isPlainJson(item, depth + 1)) return false;
       }
       return true;
     }
@@ -216,9 +221,37 @@ export function assertSignalRow(row: unknown, context: PersistErrorContext): ass
   if (problem !== undefined) throw new InvalidSignalError(problem, context);
 }
 
-/** The stored form of a row: JSON text. Validate first with {@link assertSignalRow}. */
+/** The stored form of a row: JSON text. Validate first with {@link assertSignalRow}, or use {@link signalRowText}. */
 export function serializeSignalRow(row: ISignalRow): string {
   return JSON.stringify(row);
+}
+
+/**
+ * Validates `row` and returns the JSON text to store, checked again as it will be read back: a
+ * getter that answers differently the second time, a Proxy or a non-enumerable field can pass
+ * the first check and still change what is stored. Throws {@link InvalidSignalError}.
+ */
+export function signalRowText(row: unknown, context: PersistErrorContext): string {
+  assertSignalRow(row, context);
+  let json: string;
+  let stored: unknown;
+  try {
+    json = JSON.stringify(row);
+    stored = JSON.parse(json);
+  } catch (error) {
+    throw new InvalidSignalError(`the row cannot be stored as JSON (${errorMessage(error)})`, {
+      ...context,
+      cause: error,
+    });
+  }
+  const problem = signalRowProblem(stored);
+  if (problem !== undefined) {
+    throw new InvalidSignalError(
+      `what would be stored is not a valid signal (${problem}); the row changed while it was read`,
+      context,
+    );
+  }
+  return json;
 }
 
 /**

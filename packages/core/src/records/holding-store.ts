@@ -7,12 +7,14 @@ import type {
   RecordRead,
   RecordStore,
   RecordWriteOptions,
-} from "@persist-kit/core";
+} from "./record-store.js";
 
 /**
- * A record store in front of another that holds calls back, to play a paused process or a server
+ * For tests of what a backend does under faults. A record store in front of another that holds calls back, to play a paused process or a server
  * that keeps a command and applies it late: after `hold()` no call reaches the inner store until
- * `resume()`; `holdNext(namespace)` holds only the next write or delete of that namespace.
+ * `resume()`; `holdNext(namespace)` holds only the next write or delete of that namespace. With
+ * `failAfterMs` a held call also rejects after that long, the way a driver's timeout gives up on a
+ * command the server still applies later (at `resume()`).
  *
  * @example
  * const held = new HoldingRecordStore(persist.records);
@@ -24,6 +26,7 @@ export class HoldingRecordStore implements RecordStore {
   #held: Array<() => void> = [];
   #holdAll = false;
   #holdNext: string | undefined;
+  #failAfterMs: number | undefined;
 
   constructor(inner: RecordStore) {
     this.inner = inner;
@@ -34,13 +37,15 @@ export class HoldingRecordStore implements RecordStore {
   get capabilities(): RecordStore["capabilities"] {
     return this.inner.capabilities;
   }
-  /** Holds every later call. */
-  hold(): void {
+  /** Holds every later call; with `failAfterMs`, each also rejects after that long. */
+  hold(options: { failAfterMs?: number } = {}): void {
     this.#holdAll = true;
+    this.#failAfterMs = options.failAfterMs;
   }
-  /** Holds the next write or delete of `namespace`. */
-  holdNext(namespace: string): void {
+  /** Holds the next write or delete of `namespace`; with `failAfterMs`, it also rejects after that long. */
+  holdNext(namespace: string, options: { failAfterMs?: number } = {}): void {
     this.#holdNext = namespace;
+    this.#failAfterMs = options.failAfterMs;
   }
   /** Lets every held call through, in the order they were made, and stops holding. */
   resume(): void {
@@ -56,7 +61,24 @@ export class HoldingRecordStore implements RecordStore {
     const holdNext = change && this.#holdNext === namespace;
     if (holdNext) this.#holdNext = undefined;
     if (!this.#holdAll && !holdNext) return run();
-    return new Promise<void>((go) => this.#held.push(go)).then(run);
+    const applied = new Promise<void>((go) => this.#held.push(go)).then(run);
+    const failAfterMs = this.#failAfterMs;
+    if (failAfterMs === undefined) return applied;
+    // The caller hears of a timeout; the call itself still lands at resume().
+    applied.catch(() => {});
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`held call timed out after ${failAfterMs} ms`)), failAfterMs);
+      applied.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
   read(key: RecordKey): Promise<RecordRead> {
     return this.#gate(key.namespace, false, () => this.inner.read(key));

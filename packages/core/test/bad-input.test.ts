@@ -1,0 +1,185 @@
+import { describe, expect, it } from "vitest";
+import {
+  BackendUnavailableError,
+  CorruptDataError,
+  createPersist,
+  HoldingRecordStore,
+  InvalidSignalError,
+  type ISignalRow,
+  MAX_ROW_DEPTH,
+  MemoryRecordStore,
+  PersistMemory,
+  PersistSignalAdapter,
+  RecordSignalStore,
+} from "../src/index.js";
+
+const row = (): ISignalRow => ({
+  id: "sig",
+  position: "long",
+  priceOpen: 100,
+  priceTakeProfit: 110,
+  priceStopLoss: 95,
+  openTimestamp: 1_732_000_000_000,
+  minuteEstimatedTime: 60,
+});
+
+function nested(depth: number): unknown {
+  const root: Record<string, unknown> = {};
+  let level = root;
+  for (let index = 0; index < depth; index++) {
+    const next: Record<string, unknown> = {};
+    level.a = next;
+    level = next;
+  }
+  return root;
+}
+
+const signalKey = { namespace: "signal", parts: ["s", "BTC/USDT"] };
+
+describe("rows nested thousands of levels deep", () => {
+  it("are refused with InvalidSignalError by the adapter and by every store, nothing written", async () => {
+    const persist = new PersistMemory();
+    const adapter = new PersistSignalAdapter(persist);
+    for (const depth of [MAX_ROW_DEPTH + 1, 5_000, 100_000]) {
+      const deep = { ...row(), extra: nested(depth) } as ISignalRow;
+      await expect(adapter.setPendingSignal("BTC/USDT", "s", deep)).rejects.toBeInstanceOf(InvalidSignalError);
+      await expect(persist.writeSignalData("BTC/USDT", "s", deep)).rejects.toBeInstanceOf(InvalidSignalError);
+      await expect(persist.writeSignalData("BTC/USDT", "s", deep)).rejects.toThrow(/nests deeper than/);
+    }
+    expect(await persist.readSignalData("BTC/USDT", "s")).toBeNull();
+    await adapter.setPendingSignal("BTC/USDT", "s", { ...row(), extra: nested(MAX_ROW_DEPTH - 2) } as ISignalRow);
+  });
+
+  it("stored deep rows read back as CorruptDataError, through the store and the adapter", async () => {
+    const records = new MemoryRecordStore();
+    const persist = new RecordSignalStore(records);
+    const depth = 5_000;
+    const deep = `${JSON.stringify(row()).slice(0, -1)},"extra":${'{"a":'.repeat(depth)}{}${"}".repeat(depth)}}`;
+    await records.write(signalKey, deep);
+    await expect(persist.readSignalData("BTC/USDT", "s")).rejects.toBeInstanceOf(CorruptDataError);
+    await expect(new PersistSignalAdapter(persist).waitForInit("BTC/USDT", "s")).rejects.toBeInstanceOf(
+      CorruptDataError,
+    );
+  });
+});
+
+describe("the row validated is the row stored", () => {
+  const tricky: Array<[string, () => unknown]> = [
+    [
+      "a getter that answers NaN the second time",
+      () => {
+        let reads = 0;
+        const value = row() as unknown as Record<string, unknown>;
+        Object.defineProperty(value, "priceOpen", { enumerable: true, get: () => (reads++ === 0 ? 100 : Number.NaN) });
+        return value;
+      },
+    ],
+    [
+      "a Proxy whose price turns negative after the first read",
+      () => {
+        let reads = 0;
+        return new Proxy(row(), {
+          get: (target, name) => (name === "priceOpen" ? (reads++ === 0 ? 100 : -5) : Reflect.get(target, name)),
+        });
+      },
+    ],
+    [
+      "a non-enumerable price (JSON drops it)",
+      () => {
+        const value = row() as unknown as Record<string, unknown>;
+        Object.defineProperty(value, "priceOpen", { enumerable: false, value: 100 });
+        return value;
+      },
+    ],
+    [
+      "a Proxy whose trap throws while it is stored",
+      () => {
+        let reads = 0;
+        return new Proxy(row(), {
+          ownKeys: (target) => {
+            if (reads++ > 0) throw new Error("trap");
+            return Reflect.ownKeys(target);
+          },
+        });
+      },
+    ],
+  ];
+
+  for (const [name, make] of tricky) {
+    it(`${name}: InvalidSignalError at the write, nothing stored`, async () => {
+      const persist = new PersistMemory();
+      await expect(persist.writeSignalData("BTC/USDT", "s", make() as ISignalRow)).rejects.toBeInstanceOf(
+        InvalidSignalError,
+      );
+      const adapter = new PersistSignalAdapter(persist);
+      await expect(adapter.setPendingSignal("BTC/USDT", "s", make() as ISignalRow)).rejects.toBeInstanceOf(
+        InvalidSignalError,
+      );
+      expect(await persist.readSignalData("BTC/USDT", "s")).toBeNull();
+    });
+  }
+});
+
+describe("calls queued while the store does not answer", () => {
+  it("are capped per key and in all, each refusal not-applied and at once", async () => {
+    const held = new HoldingRecordStore(new MemoryRecordStore());
+    const adapter = new PersistSignalAdapter(new RecordSignalStore(held), {
+      maxQueuedPerKey: 3,
+      maxQueued: 5,
+      timeoutMs: 60_000,
+    });
+    await adapter.waitForInit("BTC/USDT", "s");
+    held.hold();
+    const first = [1, 2, 3].map(() => adapter.setPendingSignal("BTC/USDT", "s", row()));
+    const started = performance.now();
+    const refused = adapter.setPendingSignal("BTC/USDT", "s", row());
+    await expect(refused).rejects.toBeInstanceOf(BackendUnavailableError);
+    await expect(refused).rejects.toMatchObject({ outcome: "not-applied" });
+    await expect(refused).rejects.toThrow(/maxQueuedPerKey/);
+    const others = [adapter.setPendingSignal("ETH/USDT", "s", row()), adapter.setPendingSignal("SOL/USDT", "s", row())];
+    await expect(adapter.setPendingSignal("XRP/USDT", "s", row())).rejects.toThrow(/maxQueued\)/);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    held.resume();
+    await Promise.all([...first, ...others]);
+    await adapter.setPendingSignal("BTC/USDT", "s", row());
+  });
+});
+
+describe("createPersist with a missing package", () => {
+  const notFound = (message: string) => Object.assign(new Error(message), { code: "ERR_MODULE_NOT_FOUND" });
+
+  it("names the driver when the backend is installed and its driver is not", async () => {
+    const importModule = async () => {
+      throw notFound(
+        "Cannot find package 'ioredis' imported from /app/node_modules/@persist-kit/persist-redis/dist/index.js",
+      );
+    };
+    const error = (await createPersist("redis://127.0.0.1:6379", { importModule }).catch(
+      (caught: unknown) => caught,
+    )) as Error;
+    expect(error.message).toMatch(/ioredis is not installed \(@persist-kit\/persist-redis needs it\)/);
+    expect(error.message).toMatch(/npm install ioredis$/);
+  });
+
+  it("names the backend package when it is the one missing", async () => {
+    const importModule = async () => {
+      throw notFound("Cannot find package '@persist-kit/persist-mongo' imported from /app/index.js");
+    };
+    const error = (await createPersist("mongodb://127.0.0.1", { importModule }).catch(
+      (caught: unknown) => caught,
+    )) as Error;
+    expect(error.message).toMatch(
+      /@persist-kit\/persist-mongo is not installed; install it with: npm install @persist-kit\/persist-mongo mongodb/,
+    );
+  });
+
+  it("passes any other failure on as a load failure", async () => {
+    const importModule = async () => {
+      throw notFound("Cannot find package 'left-pad' imported from /app/node_modules/pg/lib/index.js");
+    };
+    const error = (await createPersist("postgres://127.0.0.1", { importModule }).catch(
+      (caught: unknown) => caught,
+    )) as Error;
+    expect(error.message).toMatch(/loading @persist-kit\/persist-postgres failed/);
+  });
+});
