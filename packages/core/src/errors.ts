@@ -68,6 +68,7 @@ export const PERSIST_ERROR_CODES = {
   BackendClosedError: "PERSIST_BACKEND_CLOSED",
   OwnershipError: "PERSIST_OWNERSHIP",
   OwnershipLostError: "PERSIST_OWNERSHIP_LOST",
+  NotDurableError: "PERSIST_NOT_DURABLE",
 } as const;
 
 /** One of {@link PERSIST_ERROR_CODES}. */
@@ -162,6 +163,14 @@ export class BackendUnavailableError extends PersistError {}
 
 /** The backend was closed: nothing was sent. */
 export class BackendClosedError extends PersistError {
+  static readonly defaultOutcome: PersistOutcome = "not-applied";
+}
+
+/**
+ * The server's settings can lose acknowledged writes and the backend was told to refuse them
+ * (its `requireDurable` option): nothing was written.
+ */
+export class NotDurableError extends PersistError {
   static readonly defaultOutcome: PersistOutcome = "not-applied";
 }
 

@@ -23,6 +23,7 @@ export {
   InvalidOptionError,
   InvalidSignalError,
   type LeaseHolder,
+  NotDurableError,
   OwnershipError,
   OwnershipLostError,
   PERSIST_ERROR_CODES,
@@ -82,3 +83,4 @@ export {
   signalRowText,
 } from "./signals/row.js";
 export { assertTtl, MAX_TTL_MS } from "./ttl.js";
+export { listenWarning, type PersistWarning, reportWarning, type WarningListener } from "./warnings.js";

@@ -45,10 +45,10 @@ describe("fenced writes", () => {
   it("a write that timed out and lands after an acknowledged delete is refused by the store", async () => {
     const memory = new MemoryRecordStore();
     const records = new HoldingRecordStore(memory);
-    const adapter = adapterOn(records, { timeoutMs: 50 });
+    const adapter = adapterOn(records, { timeoutMs: 200 });
     await adapter.setPendingSignal("BTC/USDT", "s", row("a"));
-    // The driver gives up on the write at 100 ms; the server applies it at resume().
-    records.holdNext("signal", { failAfterMs: 100 });
+    // The driver gives up on the write at 250 ms; the server applies it at resume().
+    records.holdNext("signal", { failAfterMs: 250 });
     const late = adapter.setPendingSignal("BTC/USDT", "s", row("late"));
     await expect(late).rejects.toBeInstanceOf(BackendUnavailableError);
     await expect(late).rejects.toMatchObject({ outcome: "unknown" });
