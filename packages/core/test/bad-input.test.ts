@@ -183,3 +183,25 @@ describe("createPersist with a missing package", () => {
     expect(error.message).toMatch(/loading @persist-kit\/persist-postgres failed/);
   });
 });
+
+describe("a backend whose writes resolve before they are stored", () => {
+  class QueuedBackend extends PersistMemory {
+    readonly acknowledges = "queued" as const;
+  }
+
+  it("is refused by the adapter unless acceptQueuedWrites is given, nothing written", async () => {
+    const backend = new QueuedBackend();
+    const adapter = new PersistSignalAdapter(backend);
+    await expect(adapter.setPendingSignal("BTC/USDT", "s", row())).rejects.toThrow(
+      /acknowledges writes before they are stored/,
+    );
+    await expect(adapter.waitForInit("BTC/USDT", "s")).rejects.toMatchObject({
+      name: "InvalidOptionError",
+      outcome: "not-applied",
+    });
+    expect(await backend.readSignalData("BTC/USDT", "s")).toBeNull();
+    const backtest = new PersistSignalAdapter(backend, { acceptQueuedWrites: true });
+    await backtest.setPendingSignal("BTC/USDT", "s", row());
+    expect(await backend.readSignalData("BTC/USDT", "s")).toEqual(row());
+  });
+});

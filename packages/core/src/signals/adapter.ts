@@ -47,6 +47,11 @@ export interface SignalAdapterOptions {
    * backend is one).
    */
   exclusive?: boolean | { leaseMs?: number };
+  /**
+   * Accept a backend whose writes resolve before they are stored (`acknowledges: "queued"`, a
+   * batch writer). Only for backtests: a crash loses what was acknowledged. Default: false.
+   */
+  acceptQueuedWrites?: boolean;
   /** At most this many calls wait on one key; more reject at once (`not-applied`). Default: 1000. */
   maxQueuedPerKey?: number;
   /** At most this many calls wait on the whole adapter; more reject at once. Default: 100000. */
@@ -138,6 +143,7 @@ export class PersistSignalAdapter {
   readonly #keys = new Map<string, KeyState>();
   readonly #queue = new KeyedQueue();
   readonly #timeoutMs: number;
+  readonly #acceptQueuedWrites: boolean;
   readonly #maxQueuedPerKey: number;
   readonly #maxQueued: number;
   readonly #waiting = new Map<string, number>();
@@ -161,6 +167,7 @@ export class PersistSignalAdapter {
       min: 1,
       max: 2 ** 31 - 1,
     });
+    this.#acceptQueuedWrites = options.acceptQueuedWrites === true;
     this.#maxQueuedPerKey = wholeNumberOption("adapter", "maxQueuedPerKey", options.maxQueuedPerKey, {
       default: DEFAULT_MAX_QUEUED_PER_KEY,
       min: 1,
@@ -393,6 +400,15 @@ export class PersistSignalAdapter {
             backend = await this.#backend.get();
           } catch (error) {
             fail(withOutcome(error, "not-applied"));
+            return;
+          }
+          if (backend.acknowledges === "queued" && !this.#acceptQueuedWrites) {
+            fail(
+              new InvalidOptionError(
+                'this backend acknowledges writes before they are stored (acknowledges: "queued"): a crash loses them; pass acceptQueuedWrites: true only for backtests',
+                { ...call.context, backend: backendName(backend), outcome: "not-applied" },
+              ),
+            );
             return;
           }
           if (performance.now() >= call.deadline) expire();

@@ -34,6 +34,13 @@ export interface SignalEntry extends SignalKey {
 export interface PersistBase {
   /** Short backend name used in errors, for example `"redis"`. */
   readonly name?: string;
+  /**
+   * When `writeSignalData` resolves: `"stored"` (the default) once the row is stored under the
+   * backend's durable settings; `"queued"` as soon as it is queued for a later flush (a batch
+   * writer for backtests). `PersistSignalAdapter` refuses a `"queued"` backend unless told
+   * `acceptQueuedWrites: true`: a live bot would lose acknowledged positions in a crash.
+   */
+  readonly acknowledges?: "stored" | "queued";
   /** Stores `row`, replacing any row stored under the key. Resolves once it is durable. */
   writeSignalData(symbol: string, strategyName: string, row: ISignalRow): Promise<void>;
   /** The stored row, or `null` when none is stored (never `undefined`). */
