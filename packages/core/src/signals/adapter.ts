@@ -212,11 +212,11 @@ export class PersistSignalAdapter {
         if (fenced !== undefined) {
           const stored = await fenced.readSignalRecord(symbol, strategyName);
           this.#raiseFence(state, stored.revision);
-          if (!call.timedOut) this.#setView(state, stored.row, fenced, false);
+          if (!call.timedOut) this.#setView(state, stored.row, fenced, undefined);
         } else {
           const stored = await backend.readSignalData(symbol, strategyName);
           const row = stored === null ? null : checkRead(stored, backend, symbol, strategyName);
-          if (!call.timedOut) this.#setView(state, row, undefined, false);
+          if (!call.timedOut) this.#setView(state, row, undefined, undefined);
         }
       }
       const row = state.view ?? null;
@@ -238,14 +238,14 @@ export class PersistSignalAdapter {
       const fenced = asFenced(backend);
       if (fenced === undefined && this.#owner === undefined) {
         await backend.writeSignalData(symbol, strategyName, snapshot);
-        if (!call.timedOut) this.#setView(state, snapshot, undefined, true);
+        if (!call.timedOut) this.#setView(state, snapshot, undefined, undefined);
         return;
       }
       const store = this.#needFenced(fenced, call);
-      await this.#change(call, store, state, (condition) =>
+      const sentAt = await this.#change(call, store, state, (condition) =>
         store.writeSignalIf(symbol, strategyName, snapshot, condition),
       );
-      if (!call.timedOut) this.#setView(state, snapshot, store, true);
+      if (!call.timedOut) this.#setView(state, snapshot, store, sentAt);
     });
   }
 
@@ -255,12 +255,14 @@ export class PersistSignalAdapter {
       const fenced = asFenced(backend);
       if (fenced === undefined && this.#owner === undefined) {
         await backend.deleteSignalData(symbol, strategyName);
-        if (!call.timedOut) this.#setView(state, null, undefined, true);
+        if (!call.timedOut) this.#setView(state, null, undefined, undefined);
         return;
       }
       const store = this.#needFenced(fenced, call);
-      await this.#change(call, store, state, (condition) => store.deleteSignalIf(symbol, strategyName, condition));
-      if (!call.timedOut) this.#setView(state, null, store, true);
+      const sentAt = await this.#change(call, store, state, (condition) =>
+        store.deleteSignalIf(symbol, strategyName, condition),
+      );
+      if (!call.timedOut) this.#setView(state, null, store, sentAt);
     });
   }
 
@@ -451,7 +453,7 @@ export class PersistSignalAdapter {
     store: FencedStore,
     state: KeyState,
     send: (condition: RecordCondition) => Promise<RecordChange>,
-  ): Promise<void> {
+  ): Promise<number> {
     if (this.#owner !== undefined) await this.#own(call, store, state, false);
     if (state.fence === undefined) {
       const stored = await store.readSignalRecord(state.symbol, state.strategyName);
@@ -462,6 +464,7 @@ export class PersistSignalAdapter {
       state.fence = fence;
       const lease = state.lease;
       if (this.#owner !== undefined) this.#assertLeaseValid(call, state, "not-applied");
+      const sentAt = performance.now();
       const change = await send({ below: fence });
       this.#raiseFence(state, change.revision);
       if (change.applied) {
@@ -473,14 +476,14 @@ export class PersistSignalAdapter {
             "the change was acknowledged after the lease ran out; another owner may hold the key",
           );
         }
-        return;
+        return sentAt;
       }
       if (lease !== undefined && !(await leaseIsCurrent(store.records, this.#leaseKey(state), lease))) {
         lease.lost = true;
         throw this.#lost(call, "not-applied", "another owner took the key; nothing was written");
       }
     }
-    if (call.timedOut) return;
+    if (call.timedOut) return performance.now();
     throw new BackendUnavailableError(
       `the key changed under ${MAX_FENCE_ATTEMPTS} fenced attempts in a row; another writer keeps changing it`,
       { ...call.context, outcome: "not-applied" },
@@ -519,6 +522,7 @@ export class PersistSignalAdapter {
       const stored = await store.readSignalRecord(state.symbol, state.strategyName);
       const fence = Math.max(stored.revision, state.fence ?? 0) + OWNERSHIP_GAP;
       this.#raiseFence(state, fence);
+      const sentAt = performance.now();
       const change =
         stored.row === null
           ? await store.deleteSignalIf(state.symbol, state.strategyName, { below: fence })
@@ -529,7 +533,7 @@ export class PersistSignalAdapter {
         taken.lost = true;
         throw this.#lost(call, "not-applied", "the lease ran out while the key was taken");
       }
-      if (!call.timedOut) this.#setView(state, stored.row, stored.row === null ? undefined : store, true);
+      if (!call.timedOut) this.#setView(state, stored.row, store, sentAt);
       return;
     }
     if (call.timedOut) return;
@@ -638,11 +642,18 @@ export class PersistSignalAdapter {
 
   // A row written with a TTL is known until the TTL runs out counted from before the write was
   // sent (the store counts from later); a row read with a TTL on is not kept (its age is unknown).
-  #setView(state: KeyState, row: ISignalRow | null, store: FencedStore | undefined, written: boolean): void {
+  // `writtenAt`: when the write that stored `row` was sent; `undefined` for a row read, or written
+  // to a store that has no TTL.
+  #setView(
+    state: KeyState,
+    row: ISignalRow | null,
+    store: FencedStore | undefined,
+    writtenAt: number | undefined,
+  ): void {
     state.view = row;
     const ttlMs = store?.ttlMs;
     if (row === null || ttlMs === undefined) state.viewUntil = Number.POSITIVE_INFINITY;
-    else state.viewUntil = written ? performance.now() + ttlMs - 1 : Number.NEGATIVE_INFINITY;
+    else state.viewUntil = writtenAt === undefined ? Number.NEGATIVE_INFINITY : writtenAt + ttlMs;
   }
 
   #forgetView(id: string): void {
