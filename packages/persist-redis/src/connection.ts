@@ -1,5 +1,8 @@
-import { BackendUnavailableError, type PersistErrorContext } from "@persist-kit/core";
-import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
+import { errorMessage } from "@persist-kit/core";
+import type { Cluster, ClusterNode, ClusterOptions, RedisOptions } from "ioredis";
+import { Redis } from "ioredis";
+import { UnansweredError } from "./errors.js";
+import { COMMAND_TIMED_OUT, FailFastCluster, issueBefore } from "./fail-fast-cluster.js";
 
 /** A single-server or cluster ioredis client. */
 export type RedisClient = Redis | Cluster;
@@ -23,10 +26,21 @@ export interface ConnectionSettings {
 }
 
 /**
+ * One operation: it sends its commands through `client`; `deadline` (`performance.now()` ms) is
+ * when the connection gives up on it. A command sent after an `await` inside the operation goes
+ * through {@link issueBefore} with that deadline, so a cluster client gives up on it then too.
+ */
+export type RedisOperation<T> = (client: RedisClient, deadline: number) => Promise<T>;
+
+/**
  * One ioredis client and the rules every operation goes through: wait for the connection (made
  * on first use), then run, all within a deadline. Driver errors are thrown as they are (the
- * record store wraps them); a missed deadline is a {@link BackendUnavailableError}. Open/closed
+ * record store wraps them); a missed deadline, or a connection that ended before anything was
+ * sent, is an {@link UnansweredError} saying whether the operation had sent anything. Open/closed
  * state and waiting for running operations are the record store's lifecycle, not this class's.
+ *
+ * A client this class makes never sends a command after the caller was answered: no offline
+ * queue, no resending after a reconnect, no retries from a timer (see {@link FailFastCluster}).
  */
 export class RedisConnection {
   /** True when the client is a Redis Cluster client. Known before any I/O. */
@@ -50,29 +64,28 @@ export class RedisConnection {
   }
 
   /**
-   * Runs `operation` once the client is connected. Rejects with {@link BackendUnavailableError}
-   * when the connection and the operation together take longer than the timeout (plus the
-   * replica wait when `waits` is set); the operation never starts after its deadline.
+   * Runs `operation` once the client is connected. Rejects with {@link UnansweredError} when the
+   * connection and the operation together take longer than the timeout (plus the replica wait
+   * when `waits` is set); the operation never starts after its deadline.
    */
-  run<T>(
-    context: PersistErrorContext,
-    operation: (client: RedisClient) => Promise<T>,
-    options: { waits?: boolean } = {},
-  ): Promise<T> {
+  run<T>(operation: RedisOperation<T>, options: { waits?: boolean } = {}): Promise<T> {
     const client = this.#client;
     const timeoutMs = this.#settings.timeoutMs + (options.waits ? this.#settings.waitTimeoutMs : 0);
+    const deadline = performance.now() + timeoutMs;
     // A connected client this backend made bounds every command with ioredis' commandTimeout
     // (timeoutMs, when writes do not wait): the common case needs no deadline (timer, abort
     // signal) of its own. Operations that wait may send several commands, so they keep one.
-    const bounded = this.#owned && client?.status === "ready" && this.#settings.waitTimeoutMs === 0;
+    const bounded = this.#owned && client !== undefined && isConnected(client) && this.#settings.waitTimeoutMs === 0;
     let started: Promise<T>;
     try {
-      started = bounded ? operation(client) : this.#runWithin(timeoutMs, context, operation);
+      started = bounded
+        ? issueBefore(client, deadline, () => operation(client, deadline))
+        : this.#runWithin(timeoutMs, deadline, operation);
     } catch (error) {
       return Promise.reject(error);
     }
     return started.catch((error: unknown) => {
-      throw isCommandTimeout(error) ? this.#timeoutError(timeoutMs, context) : error;
+      throw isCommandTimeout(error) ? this.#timeoutError(timeoutMs, true) : error;
     });
   }
 
@@ -90,40 +103,46 @@ export class RedisConnection {
     if (client.status !== "end") client.disconnect();
   }
 
-  async #runWithin<T>(
-    timeoutMs: number,
-    context: PersistErrorContext,
-    operation: (client: RedisClient) => Promise<T>,
-  ): Promise<T> {
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(this.#timeoutError(timeoutMs, context)), timeoutMs);
+  async #runWithin<T>(timeoutMs: number, deadline: number, operation: RedisOperation<T>): Promise<T> {
+    const abort = new AbortController();
+    let started = false;
+    const timer = setTimeout(() => abort.abort(this.#timeoutError(timeoutMs, started)), timeoutMs);
     try {
-      const client = await this.#connected(deadline.signal);
-      deadline.signal.throwIfAborted();
-      return await untilAborted(operation(client), deadline.signal);
+      let client: RedisClient;
+      try {
+        client = await this.#connected(abort.signal);
+        abort.signal.throwIfAborted();
+      } catch (error) {
+        throw error instanceof UnansweredError ? error : new UnansweredError(errorMessage(error), false, error);
+      }
+      started = true;
+      return await untilAborted(
+        issueBefore(client, deadline, () => operation(client, deadline)),
+        abort.signal,
+      );
     } finally {
       clearTimeout(timer);
     }
   }
 
-  #timeoutError(timeoutMs: number, context: PersistErrorContext): BackendUnavailableError {
+  // `sent`: whether the operation had started (on a connected client), so its commands may have
+  // reached the server.
+  #timeoutError(timeoutMs: number, sent: boolean): UnansweredError {
+    if (sent) return new UnansweredError(`the server did not answer within ${timeoutMs} ms`, true);
     const client = this.#client;
-    const connected = client?.status === "ready";
-    const reason = connected
-      ? "the server did not answer"
-      : `not connected (${client?.status ?? "no client"}${this.#lastError ? `: ${this.#lastError.message}` : ""})`;
-    return new BackendUnavailableError(`${reason} within ${timeoutMs} ms`, {
-      ...context,
-      cause: connected ? undefined : this.#lastError,
-    });
+    const status =
+      client instanceof FailFastCluster && client.status === "ready" ? "connecting to a master" : client?.status;
+    const reason = `${status ?? "no client"}${this.#lastError ? `: ${this.#lastError.message}` : ""}`;
+    return new UnansweredError(`not connected (${reason}) within ${timeoutMs} ms`, false, this.#lastError);
   }
 
   // Resolves with a ready client; connects on first use, and waits while ioredis reconnects.
   async #connected(deadline: AbortSignal): Promise<RedisClient> {
     const client = this.#clientOnce();
-    if (client.status === "ready") return client;
+    if (isConnected(client)) return client;
     if (client.status === "end" && !this.#owned) throw new Error("the ioredis client given to PersistRedis was closed");
-    await untilAborted(this.#readyOnce(client), deadline);
+    if (client.status !== "ready") await untilAborted(this.#readyOnce(client), deadline);
+    if (client instanceof FailFastCluster) await untilAborted(client.mastersConnected(), deadline);
     return client;
   }
 
@@ -164,7 +183,8 @@ export class RedisConnection {
     const retryDelay = (attempt: number) =>
       Math.min(FIRST_RECONNECT_DELAY_MS * 2 ** (attempt - 1), maxReconnectDelayMs);
     // No offline queue and no resending after a reconnect: a command either reaches a connected
-    // server now or fails, so a write the caller saw fail is never carried out later.
+    // server now or fails, so a write the caller saw fail is never carried out later. (ioredis
+    // turns the offline queue back on for each cluster node; FailFastCluster handles that.)
     const failFast: RedisOptions = {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -176,10 +196,12 @@ export class RedisConnection {
     const client =
       clusterNodes === undefined
         ? new Redis(url, { ...redisOptions, ...failFast, retryStrategy: retryDelay })
-        : new Cluster(clusterNodes, {
+        : new FailFastCluster(clusterNodes, {
             ...clusterOptions,
             lazyConnect: true,
             enableOfflineQueue: false,
+            // A MOVED reply is followed at once, within the command's deadline, never from a timer.
+            retryDelayOnMoved: 0,
             clusterRetryStrategy: retryDelay,
             redisOptions: { ...clusterOptions.redisOptions, ...redisOptions, ...failFast, lazyConnect: true },
           });
@@ -191,9 +213,13 @@ export class RedisConnection {
   }
 }
 
-// ioredis rejects a command that outlived commandTimeout with exactly this message.
+// Ready to send: on a cluster this backend made, the connection to every master too.
+function isConnected(client: RedisClient): boolean {
+  return client instanceof FailFastCluster ? client.connected : client.status === "ready";
+}
+
 function isCommandTimeout(error: unknown): boolean {
-  return error instanceof Error && error.message === "Command timed out";
+  return error instanceof Error && error.message === COMMAND_TIMED_OUT;
 }
 
 /** `promise`, or the abort reason of `signal` if it aborts first. */

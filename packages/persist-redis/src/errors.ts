@@ -33,6 +33,22 @@ const REFUSED_REPLIES = new Set([
 // ("Connection is closed." is not one: ioredis also rejects commands already sent with it.)
 const NOT_SENT = [/^Stream isn't writeable/, /^Cluster isn't ready/, /^None of startup nodes/];
 
+/**
+ * An operation that got no answer from the server: its deadline passed, or the connection ended
+ * or could not be made. `sent` says whether it had started, so its commands may have reached the
+ * server (`"unknown"`), or not (`"not-applied"`: nothing is handed to a client before it is
+ * connected).
+ */
+export class UnansweredError extends Error {
+  readonly sent: boolean;
+
+  constructor(message: string, sent: boolean, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = "UnansweredError";
+    this.sent = sent;
+  }
+}
+
 interface ReplyErrorLike extends Error {
   previousErrors?: Error[];
 }
@@ -41,7 +57,8 @@ interface ReplyErrorLike extends Error {
  * How persist-redis classifies ioredis errors for core's `wrapDriverError`: a reply that the
  * server cannot work now, and every failure that is not a reply at all (connection refused or
  * reset, closed, timed out, cluster not ready), means the server is unavailable; a command that
- * was never sent, or that the server refused before running it, changed nothing.
+ * was never sent, or that the server refused before running it (CLUSTERDOWN, TRYAGAIN, MOVED
+ * until the redirections ran out), changed nothing.
  */
 export const REDIS_ERROR_RULES: DriverErrorRules = {
   isUnavailable(error) {
@@ -49,6 +66,7 @@ export const REDIS_ERROR_RULES: DriverErrorRules = {
     return code === undefined ? !isProgrammingError(error) : UNAVAILABLE_REPLIES.has(code);
   },
   outcome(error) {
+    if (error instanceof UnansweredError) return error.sent ? "unknown" : "not-applied";
     const code = replyCode(error);
     if (code !== undefined) return REFUSED_REPLIES.has(code) ? "not-applied" : "unknown";
     return NOT_SENT.some((pattern) => pattern.test(errorMessage(error))) ? "not-applied" : "unknown";

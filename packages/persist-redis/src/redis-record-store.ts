@@ -33,6 +33,7 @@ import {
   readServerDurability,
 } from "./durability.js";
 import { REDIS_ERROR_RULES, replyCode } from "./errors.js";
+import { issueBefore } from "./fail-fast-cluster.js";
 import { decodeListCursor, encodeListCursor, type ListPosition } from "./list-cursor.js";
 import {
   assertPrefix,
@@ -76,11 +77,15 @@ export interface RedisRecordStoreOptions {
   url?: string;
   /** Start nodes of a Redis Cluster; when given, a cluster client is made instead of a single-server one. Default: none. */
   clusterNodes?: ClusterNode[];
-  /** An ioredis `Redis` or `Cluster` of the application; used as it is and never closed by this backend. Default: none. */
+  /**
+   * An ioredis `Redis` or `Cluster` of the application; used as it is and never closed by this
+   * backend. Its own retries stay as configured: with ioredis' defaults (offline queue, cluster
+   * retries after CLUSTERDOWN) a command reported failed may still be sent later. Default: none.
+   */
   client?: RedisClient;
   /** Further ioredis options for the client this backend makes (password, tls, db...); the failure settings below win. Default: `{}`. */
   redisOptions?: RedisOptions;
-  /** Further ioredis `Cluster` options for the cluster client this backend makes. Default: `{}`. */
+  /** Further ioredis `Cluster` options for the cluster client this backend makes; it never retries from a timer or queues commands, so `retryDelayOn*` and `enableOfflineQueue` do not apply. Default: `{}`. */
   clusterOptions?: ClusterOptions;
   /** Put before every key; must not contain `{` or `}`. Default: `"persist-kit:"`. */
   prefix?: string;
@@ -164,7 +169,7 @@ export class RedisRecordStore extends BaseRecordStore {
     const context: PersistErrorContext = { backend: this.name, operation: "describe" };
     return this.lifecycle.run(context, () =>
       this.#connection
-        .run(context, readDurability)
+        .run(readDurability)
         .then((servers) => describeServers(servers, this.#waits))
         .catch(this.#wrapper(context)),
     );
@@ -180,7 +185,7 @@ export class RedisRecordStore extends BaseRecordStore {
     const groups = this.#connection.isCluster ? groupByHashTag(changes) : [changes];
     return this.lifecycle.run(context, () =>
       this.#connection
-        .run(context, async (client) => {
+        .run(async (client) => {
           await Promise.all(groups.map((group) => this.#sendPipeline(client, group, ttlMs)));
         })
         .catch(this.#wrapper(context)),
@@ -190,7 +195,7 @@ export class RedisRecordStore extends BaseRecordStore {
   protected async readRecord(key: RecordKey, context: PersistErrorContext): Promise<RecordRead> {
     const redisKey = recordRedisKey(this.prefix, key);
     const stored = await this.#connection
-      .run(context, (client) => client.getBuffer(redisKey))
+      .run((client) => client.getBuffer(redisKey))
       .catch(wrongTypeAsCorrupt(`redis key ${redisKey}`, context));
     if (stored !== null) return foundRecord(stored, redisKey, context);
     // The key and its floor in one atomic read (a script, as MGET reads a floor of another type
@@ -198,7 +203,7 @@ export class RedisRecordStore extends BaseRecordStore {
     // reported for it.
     const floorKey = floorRedisKey(this.prefix, key);
     const [code, again] = await this.#connection
-      .run(context, (client) => readAbsentRecord(client, redisKey, floorKey))
+      .run((client) => readAbsentRecord(client, redisKey, floorKey))
       .catch(wrongTypeAsCorrupt(`redis key ${redisKey}`, context));
     if (code === 1 && again !== undefined) return foundRecord(again, redisKey, context);
     if (code === CORRUPT_FLOOR) throw floorOfAnotherType(floorKey, context);
@@ -245,15 +250,15 @@ export class RedisRecordStore extends BaseRecordStore {
     request: ListRequest,
     context: PersistErrorContext,
   ): Promise<RecordPage> {
-    return this.#connection.run(context, (client) => {
+    return this.#connection.run((client) => {
       const servers = dataServers(client);
       const position = decodeListCursor(request.cursor, servers.length, context);
       return this.#listPage(servers, namespace, request, position, context);
     });
   }
 
-  protected async pingStore(context: PersistErrorContext): Promise<void> {
-    await this.#connection.run(context, async (client) => {
+  protected async pingStore(_context: PersistErrorContext): Promise<void> {
+    await this.#connection.run(async (client) => {
       await Promise.all(dataServers(client).map((server) => server.ping()));
     });
   }
@@ -289,11 +294,11 @@ export class RedisRecordStore extends BaseRecordStore {
   ): Promise<ScriptReply> {
     const corrupt = wrongTypeAsCorrupt(`redis key ${keys[0]} or ${keys[1]}`, context);
     if (!this.#waitsForChanges()) {
-      return this.#connection.run(context, (client) => runScript(client, script, keys, args)).catch(corrupt);
+      return this.#connection.run((client) => runScript(client, script, keys, args)).catch(corrupt);
     }
     try {
       return await this.#connection
-        .run(context, (client) => this.#changeAndWait(client, context, script, keys, args), { waits: true })
+        .run((client, deadline) => this.#changeAndWait(client, deadline, context, script, keys, args), { waits: true })
         .catch(corrupt);
     } catch (error) {
       // The server may come back changed (restarted, reconfigured, upgraded): ask again.
@@ -304,19 +309,20 @@ export class RedisRecordStore extends BaseRecordStore {
 
   async #changeAndWait(
     client: RedisClient,
+    deadline: number,
     context: PersistErrorContext,
     script: RecordScript,
     keys: readonly string[],
     args: readonly string[],
   ): Promise<ScriptReply> {
     const wait = planWait(await this.#servers.get(), this.#waits, context);
-    if (wait === undefined) return runScript(client, script, keys, args);
+    if (wait === undefined) return issueBefore(client, deadline, () => runScript(client, script, keys, args));
     // The script's text, not its SHA: after NOSCRIPT ioredis resends a script outside the
     // pipeline, after the wait, which would then not cover the change.
     const pipeline = client.pipeline();
     pipeline.eval(script.lua, keys.length, ...keys, ...args);
     pipeline.call(wait.name, ...wait.args);
-    const replies = (await pipeline.exec()) ?? [];
+    const replies = (await issueBefore(client, deadline, () => pipeline.exec())) ?? [];
     for (const [error] of replies) if (error) throw error;
     checkWaitReply(replies[1]?.[1], wait, context);
     return replies[0]?.[1] as ScriptReply;

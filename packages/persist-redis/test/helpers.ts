@@ -121,3 +121,146 @@ async function waitForPing(port: number, exited: () => boolean, output: () => st
   }
   throw new Error(`redis-server on port ${port} did not answer within 20 s: ${output()}`);
 }
+
+/** A Redis Cluster this test owns: private redis-servers, each master serving one range of slots. */
+export interface PrivateCluster {
+  masters: PrivateRedis[];
+  /** The start nodes for `clusterNodes`. */
+  nodes: { host: string; port: number }[];
+  /** The master that serves `slot`. */
+  masterOf(slot: number): PrivateRedis;
+  /** Stops every server and removes their data dirs. */
+  destroy(): Promise<void>;
+}
+
+const CLUSTER_SLOTS = 16_384;
+
+/**
+ * Starts `masterCount` cluster-enabled redis-servers (no replicas), gives each an equal range of
+ * slots, joins them and waits until every node says `cluster_state:ok`. Bus ports are chosen
+ * free like the data ports (`cluster-port`), so nothing clashes with the shared cluster.
+ */
+export async function startPrivateCluster(masterCount: number, configLines: string[] = []): Promise<PrivateCluster> {
+  const masters: PrivateRedis[] = [];
+  const busPorts: number[] = [];
+  try {
+    for (let index = 0; index < masterCount; index++) {
+      const busPort = await closedPort();
+      busPorts.push(busPort);
+      masters.push(
+        await startPrivateRedis([
+          "cluster-enabled yes",
+          "cluster-config-file nodes.conf",
+          "cluster-node-timeout 5000",
+          `cluster-port ${busPort}`,
+          ...configLines,
+        ]),
+      );
+    }
+    const ranges = masters.map((_, index) => [
+      Math.floor((index * CLUSTER_SLOTS) / masterCount),
+      Math.floor(((index + 1) * CLUSTER_SLOTS) / masterCount) - 1,
+    ]);
+    await Promise.all(
+      masters.map((master, index) =>
+        withRawClient(master.port, async (client) => {
+          const [first, last] = ranges[index] as number[];
+          await client.call("CLUSTER", "ADDSLOTSRANGE", String(first), String(last));
+        }),
+      ),
+    );
+    await withRawClient((masters[0] as PrivateRedis).port, async (client) => {
+      for (const [index, other] of masters.entries()) {
+        if (index > 0) await client.call("CLUSTER", "MEET", "127.0.0.1", String(other.port), String(busPorts[index]));
+      }
+    });
+    await waitForClusterOk(masters);
+    return {
+      masters,
+      nodes: masters.map((master) => ({ host: "127.0.0.1", port: master.port })),
+      masterOf: (slot) =>
+        masters[
+          ranges.findIndex(([first, last]) => slot >= (first as number) && slot <= (last as number))
+        ] as PrivateRedis,
+      destroy: async () => {
+        await Promise.all(masters.map((master) => master.destroy()));
+      },
+    };
+  } catch (error) {
+    await Promise.all(masters.map((master) => master.destroy()));
+    throw error;
+  }
+}
+
+/**
+ * Starts one more cluster-enabled redis-server and joins it to `cluster` as a master without
+ * slots (so clients do not connect to it until a slot moves there). Resolves with it and its
+ * node id once every node knows it.
+ */
+export async function joinEmptyMaster(
+  cluster: PrivateCluster,
+  configLines: string[] = [],
+): Promise<{ server: PrivateRedis; nodeId: string }> {
+  const busPort = await closedPort();
+  const server = await startPrivateRedis([
+    "cluster-enabled yes",
+    "cluster-config-file nodes.conf",
+    "cluster-node-timeout 5000",
+    `cluster-port ${busPort}`,
+    ...configLines,
+  ]);
+  try {
+    const nodeId = String(await withRawClient(server.port, (client) => client.call("CLUSTER", "MYID")));
+    await withRawClient((cluster.masters[0] as PrivateRedis).port, (client) =>
+      client.call("CLUSTER", "MEET", "127.0.0.1", String(server.port), String(busPort)),
+    );
+    const everyNode = [...cluster.masters, server];
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const infos = await Promise.all(
+        everyNode.map((node) =>
+          withRawClient(node.port, (client) => client.call("CLUSTER", "INFO") as Promise<string>),
+        ),
+      );
+      if (infos.every((info) => info.includes(`cluster_known_nodes:${everyNode.length}`))) break;
+      if (Date.now() > deadline) throw new Error("the new cluster node was not known to every node within 30 s");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return { server, nodeId };
+  } catch (error) {
+    await server.destroy();
+    throw error;
+  }
+}
+
+/** Runs `body` with a plain client on 127.0.0.1:`port`, closed afterwards. */
+export async function withRawClient<T>(port: number, body: (client: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    return await body(client);
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function waitForClusterOk(masters: readonly PrivateRedis[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let last = "";
+  while (Date.now() < deadline) {
+    const infos = await Promise.all(
+      masters.map((master) =>
+        withRawClient(master.port, (client) => client.call("CLUSTER", "INFO") as Promise<string>),
+      ),
+    );
+    if (
+      infos.every((info) => info.includes("cluster_state:ok") && info.includes(`cluster_known_nodes:${masters.length}`))
+    ) {
+      return;
+    }
+    last = infos.map((info) => info.split("\r\n").slice(0, 1).join(" ")).join("; ");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`the private cluster did not reach cluster_state:ok within 30 s: ${last}`);
+}
