@@ -34,17 +34,57 @@ export interface PersistErrorContext {
   outcome?: PersistOutcome;
   /** The underlying error, if any. */
   cause?: unknown;
+  /** Secrets (a password) that must not appear in the message or the cause; never stored. */
+  secrets?: readonly string[];
 }
 
-const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/)[^@/\s?#]*@/gi;
+// Up to the last "@" of the token: a password may hold an unencoded "/", "?", "#" or "@", and a
+// multi-host URL more than one user-info part. Redacting too much is safe; too little is not.
+const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/)[^\s<>]*@/gi;
+const SECRET_PARAMETERS = /([?&;](?:password|passwd|pass|pwd|secret|token|authtoken)=)[^&#\s"'<>]*/gi;
+// Shorter secrets are left to the URL rules: blind replacement would mangle every message.
+const MIN_BLIND_SECRET = 4;
 
 /**
- * Replaces the user-info part of every URL in `text` with `***`, so passwords in connection
- * strings never reach a log.
+ * Replaces the user-info part of every URL in `text`, password-like query parameters and every
+ * occurrence of `secrets` (plain and percent-encoded) with `***`, so passwords never reach a log.
  * @example redactCredentials("redis://:secret@host:6379") // "redis://***@host:6379"
  */
-export function redactCredentials(text: string): string {
-  return text.replace(URL_CREDENTIALS, "$1***@");
+export function redactCredentials(text: string, secrets: readonly string[] = []): string {
+  let redacted = text.replace(URL_CREDENTIALS, "$1***@").replace(SECRET_PARAMETERS, "$1***");
+  for (const secret of secrets) {
+    if (secret.length < MIN_BLIND_SECRET) continue;
+    for (const form of new Set([secret, encodeURIComponent(secret)])) redacted = redacted.split(form).join("***");
+  }
+  return redacted;
+}
+
+/**
+ * Redacts credentials in place in an error a driver threw and in its causes: the message, the
+ * stack and every string (or array of strings, such as a command's arguments) among its own
+ * properties, so neither a log line nor `util.inspect` shows a password. Identity is kept.
+ */
+export function scrubError(error: unknown, secrets: readonly string[] = [], depth = 0): void {
+  if (typeof error !== "object" || error === null || depth > 5) return;
+  for (const name of Reflect.ownKeys(error)) {
+    if (typeof name !== "string") continue;
+    const descriptor = Object.getOwnPropertyDescriptor(error, name);
+    if (descriptor === undefined || !("value" in descriptor)) continue;
+    const value = descriptor.value as unknown;
+    let next: unknown = value;
+    if (typeof value === "string") next = redactCredentials(value, secrets);
+    else if (Array.isArray(value) && value.every((item) => typeof item === "string" || Buffer.isBuffer(item)))
+      next = value.map((item) => (typeof item === "string" ? redactCredentials(item, secrets) : item));
+    else if (name === "cause" || value instanceof Error) scrubError(value, secrets, depth + 1);
+    else if (isPlainObject(value) && depth < 3) scrubError(value, secrets, depth + 1);
+    if (next !== value) {
+      try {
+        Object.defineProperty(error, name, { ...descriptor, value: next });
+      } catch {
+        // A frozen error keeps its text; the PersistError around it is redacted all the same.
+      }
+    }
+  }
 }
 
 function describeKey(context: PersistErrorContext): string {
@@ -55,6 +95,13 @@ function describeKey(context: PersistErrorContext): string {
     return ` ${context.record.namespace}${context.record.parts.map((part) => `/${JSON.stringify(part)}`).join("")}`;
   }
   return "";
+}
+
+// Only plain data is rewritten: a driver's live objects (a connection, a pool) are left alone.
+function isPlainObject(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 /** Stable codes of persist-kit errors; they hold across copies of the package (ESM and CJS). */
@@ -93,7 +140,10 @@ export class PersistError extends Error {
 
   constructor(message: string, context: PersistErrorContext) {
     const text = `[${context.backend}] ${context.operation}${describeKey(context)}: ${message}`;
-    super(redactCredentials(text), context.cause === undefined ? undefined : { cause: context.cause });
+    const secrets = context.secrets ?? [];
+    scrubError(context.cause, secrets);
+    super(redactCredentials(text, secrets), context.cause === undefined ? undefined : { cause: context.cause });
+    if (this.stack !== undefined) this.stack = redactCredentials(this.stack, secrets);
     this.name = new.target.name;
     const lineage = errorLineage(new.target);
     this.code = (lineage[0] as PersistErrorCode | undefined) ?? PERSIST_ERROR_CODES.PersistError;

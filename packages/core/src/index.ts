@@ -33,6 +33,7 @@ export {
   type PersistOperation,
   type PersistOutcome,
   redactCredentials,
+  scrubError,
 } from "./errors.js";
 export { HoldingRecordStore } from "./records/holding-store.js";
 export { MemoryRecordStore, PersistMemory } from "./records/memory.js";

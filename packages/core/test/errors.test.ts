@@ -1,3 +1,5 @@
+import { inspect } from "node:util";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createPersist, PersistError, PersistMemory, redactCredentials } from "../src/index.js";
 
@@ -83,4 +85,54 @@ describe("createPersist", () => {
       /ttlMs must be a whole number of milliseconds/,
     );
   });
+});
+
+describe("credentials never reach a message, a stack, a cause or util.inspect", () => {
+  const printable = fc.string({
+    unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)),
+    minLength: 4,
+    maxLength: 24,
+  });
+  const schemes = ["redis", "rediss", "mongodb", "mongodb+srv", "postgres", "postgresql", "foo"];
+
+  it("fuzz: 10,000 passwords over printable ASCII, every scheme, single and multi-host, raw and encoded", () => {
+    let checked = 0;
+    fc.assert(
+      fc.property(
+        printable,
+        fc.constantFrom(...schemes),
+        fc.boolean(),
+        fc.boolean(),
+        (password, scheme, multiHost, encoded) => {
+          const secret = encoded ? encodeURIComponent(password) : password;
+          const hosts = multiHost ? "db1.example:6379,db2.example:6380" : "db.example:6379";
+          const urls = [
+            `${scheme}://user:${secret}@${hosts}/0`,
+            `${scheme}://:${secret}@${hosts}`,
+            `${scheme}://${hosts}/0?password=${encodeURIComponent(password)}&db=1`,
+          ];
+          for (const url of urls) {
+            const driverError = Object.assign(new Error(`connect to ${url} failed`), {
+              command: { name: "auth", args: ["user", password] },
+              cause: new Error(`inner: ${url}`),
+            });
+            const error = new PersistError(`cannot reach ${url} (${JSON.stringify(url)})`, {
+              backend: "test",
+              operation: "create",
+              cause: driverError,
+              secrets: [password],
+            });
+            const shown = [error.message, error.stack ?? "", inspect(error, { depth: 10 })].join("\n");
+            // A password of 4+ characters must be gone everywhere; the URL rules catch shorter ones too.
+            if (shown.includes(password) || shown.includes(encodeURIComponent(password))) {
+              throw new Error(`leaked ${JSON.stringify(password)} from ${url}`);
+            }
+            checked++;
+          }
+        },
+      ),
+      { numRuns: 10_000 },
+    );
+    expect(checked).toBe(30_000);
+  }, 120_000);
 });
