@@ -1,5 +1,6 @@
 // persist-kit crash-recovery demo: a bot opens positions, is killed with SIGKILL, comes back and
 // carries on. Usage: node dist/cli.js [--backend URL] [--seed N] [--kills N] [--symbols N] [--data DIR]
+// [--second-bot]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -15,6 +16,8 @@ const HELP = `persist-kit crash-recovery demo
   --kills N       how many times the bot is killed with SIGKILL (default 5)
   --symbols N     how many symbols the bot trades, 1 to 8 (default 3)
   --data DIR      keep the file store in DIR instead of a temp dir
+  --second-bot    every bot takes its keys exclusively; a second bot started beside the first
+                  is refused, then takes over once the first is killed (restarts wait for leases)
   --help          this text
 `;
 
@@ -26,13 +29,18 @@ function wholeNumber(text: string | undefined, name: string, fallback: number): 
 }
 
 async function main(): Promise<number> {
+  // `pnpm demo -- --seed 7` hands the script its `--` too; parseArgs would read all after it as positionals.
+  const args = process.argv.slice(2);
+  if (args[0] === "--") args.shift();
   const { values } = parseArgs({
+    args,
     options: {
       backend: { type: "string" },
       seed: { type: "string" },
       kills: { type: "string" },
       symbols: { type: "string" },
       data: { type: "string" },
+      "second-bot": { type: "boolean" },
       help: { type: "boolean" },
     },
   });
@@ -57,6 +65,7 @@ async function main(): Promise<number> {
       seed: wholeNumber(values.seed, "seed", 42),
       kills: wholeNumber(values.kills, "kills", 5),
       symbols: wholeNumber(values.symbols, "symbols", 3),
+      secondBot: values["second-bot"] ?? false,
       onProgress: progress,
     });
     if (process.stderr.isTTY) process.stderr.write("\r\u001b[2K");

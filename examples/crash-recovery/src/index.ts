@@ -1,1 +1,9 @@
-export { type DemoOptions, type DemoReport, formatReport, runDemo, type TimelineEntry } from "./supervisor.js";
+export {
+  type DemoOptions,
+  type DemoReport,
+  formatReport,
+  runDemo,
+  SECOND_BOT_OWNERSHIP,
+  type SecondBotReport,
+  type TimelineEntry,
+} from "./supervisor.js";
