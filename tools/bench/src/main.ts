@@ -12,8 +12,9 @@ import { redisFamily } from "./backends/redis.js";
 import type { FamilySetup } from "./backends/setup.js";
 import { renderChart } from "./chart.js";
 import { loadAverageNow, readMachine, readVersions } from "./environment.js";
+import { type FencedResults, runFenced } from "./fenced.js";
 import { type Family, inFlightMode, type Measurement } from "./model.js";
-import { type BenchOptions, countsFor, type FamilyName, parseOptions, USAGE } from "./options.js";
+import { BACKEND_NAMES, type BackendName, type BenchOptions, countsFor, parseOptions, USAGE } from "./options.js";
 import { renderReport, replaceReportSection, resultCharts } from "./report.js";
 import type { BenchResults, FamilyResult } from "./results.js";
 import { reasonOf, runFamily, type Workload } from "./runner.js";
@@ -21,7 +22,7 @@ import { runTag } from "./stores.js";
 import { evaluateTargets, inFlightWins, summarize } from "./targets.js";
 import { benchKeys, benchRows, SIGNAL_BYTES } from "./workload.js";
 
-const FAMILY_BUILDERS: Record<Exclude<FamilyName, "backtest">, (setup: FamilySetup) => Promise<Family>> = {
+const FAMILY_BUILDERS: Record<BackendName, (setup: FamilySetup) => Promise<Family>> = {
   file: fileFamily,
   memory: memoryFamily,
   redis: redisFamily,
@@ -61,18 +62,28 @@ async function run(options: BenchOptions): Promise<BenchResults> {
   const workload: Workload = { keys, rows: benchRows(keys), inFlight: counts.inFlight, rounds: options.reps };
   const families: FamilyResult[] = [];
   const measurements: Measurement[] = [];
+  const setupOf = (name: string) => ({ tag, dataDir: options.dataDir, passes: counts.passes[name as BackendName] });
   for (const name of options.only) {
-    if (name === "backtest") continue;
-    const setup = { tag, dataDir: options.dataDir, passes: counts.passes[name] };
-    const result = await runOneFamily(name, setup, workload);
+    if (name === "backtest" || name === "fenced") continue;
+    const result = await runOneFamily(name, setupOf(name), workload);
     families.push(result.family);
     measurements.push(...result.measurements);
   }
+  const fenced: FencedResults = options.only.includes("fenced")
+    ? await runFenced(
+        BACKEND_NAMES,
+        (name, setup) => FAMILY_BUILDERS[name as BackendName](setup),
+        setupOf,
+        workload,
+        log,
+      )
+    : { available: false, reason: "not selected (--only)", backends: [], summaries: [], measurements: [] };
   const backtest = options.only.includes("backtest")
     ? await runBacktestSafely(tag, { ...counts.backtest, rounds: options.reps })
     : { available: false, reason: "not selected (--only)", results: [] };
   const inFlightModes = counts.inFlight.map(inFlightMode);
   const measuredFamilies = families.filter((family) => family.available);
+  const measuredFenced = fenced.backends.filter((backend) => backend.available);
   machine.loadAverage.end = loadAverageNow();
   return {
     schema: 1,
@@ -80,6 +91,7 @@ async function run(options: BenchOptions): Promise<BenchResults> {
     durationSeconds: Math.round((Date.now() - started) / 100) / 10,
     quick: options.quick,
     buildFailed: process.env.PERSIST_KIT_BENCH_BUILD_FAILED === "1",
+    buildSkipped: process.env.PERSIST_KIT_BENCH_BUILD_SKIPPED === "1",
     reps: options.reps,
     only: options.only,
     counts,
@@ -88,9 +100,13 @@ async function run(options: BenchOptions): Promise<BenchResults> {
     versions: readVersions(),
     families,
     summaries: summarize(measurements),
-    targets: evaluateTargets(measuredFamilies, measurements, inFlightModes),
+    targets: [
+      ...evaluateTargets(measuredFamilies, measurements, inFlightModes),
+      ...evaluateTargets(measuredFenced, fenced.measurements, []),
+    ],
     inFlightWins: inFlightWins(measuredFamilies, measurements, inFlightModes),
     backtest,
+    fenced,
     measurements,
   };
 }
@@ -103,7 +119,7 @@ async function runOneFamily(
 ): Promise<{ family: FamilyResult; measurements: Measurement[] }> {
   let family: Family;
   try {
-    family = await FAMILY_BUILDERS[name as keyof typeof FAMILY_BUILDERS](setup);
+    family = await FAMILY_BUILDERS[name as BackendName](setup);
   } catch (error) {
     log(`[${name}] not available: ${reasonOf(error)}`);
     const description = `not available: ${reasonOf(error)}`;

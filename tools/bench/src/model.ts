@@ -1,4 +1,4 @@
-import type { ISignalRow } from "@persist-kit/core";
+import type { ISignalRow, PersistBase } from "@persist-kit/core";
 
 /** The three calls a bot makes on a signal. */
 export type Operation = "write" | "read" | "delete";
@@ -92,6 +92,15 @@ export interface Family {
   unavailable: Unavailable[];
   /** How many passes over all keys one block runs: more for fast stores, so a block lasts long enough. */
   passes: { sequential: number; inFlight: number };
+  /** The operations each pass runs, in order. Default: {@link OPERATIONS}. */
+  operations?: readonly Operation[];
+  /** Only one operation at a time, no in-flight modes. Default: false. */
+  sequentialOnly?: boolean;
+  /**
+   * Opens the family's own persist-kit backend under `name`, a key prefix, table, collection or
+   * directory of this run no other contender uses; the fenced measurement runs the adapter on it.
+   */
+  openBackend?(name: string): Promise<PersistBase>;
   /** Releases what the family set up for every contender (temp dirs, schemas). */
   close(): Promise<void>;
 }

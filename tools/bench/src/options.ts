@@ -1,7 +1,16 @@
 import os from "node:os";
 
-/** What `--only` selects from; `backtest` is the open/close cycle workload. */
-export const FAMILY_NAMES = ["file", "memory", "redis", "postgres", "mongo", "backtest"] as const;
+/**
+ * What `--only` selects from; `fenced` is the adapter's fenced write against the plain one on every
+ * backend, `backtest` the open/close cycle workload.
+ */
+export const FAMILY_NAMES = ["file", "memory", "redis", "postgres", "mongo", "fenced", "backtest"] as const;
+
+/** The backends the fenced measurement runs on, in order. */
+export const BACKEND_NAMES = ["memory", "file", "redis", "postgres", "mongo"] as const;
+
+/** A persist-kit backend, named as its family. */
+export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** A family of contenders, or the backtest workload. */
 export type FamilyName = (typeof FAMILY_NAMES)[number];
@@ -23,7 +32,7 @@ export interface Counts {
   keys: number;
   inFlight: number[];
   /** Passes over all keys per block, per family: a block of a fast store needs more to last long enough. */
-  passes: Record<Exclude<FamilyName, "backtest">, { sequential: number; inFlight: number }>;
+  passes: Record<BackendName, { sequential: number; inFlight: number }>;
   backtest: { cycles: number; symbols: number };
 }
 
@@ -33,6 +42,7 @@ export const USAGE = `Usage: pnpm bench [-- options]
   --only LIST      comma-separated subset of: ${FAMILY_NAMES.join(", ")}
   --reps N         timed rounds per family (default 5, quick 3); medians are taken over them
   --data-dir DIR   where the file family writes (default: the OS temp dir)
+  --no-build       (run.sh) measure the packages as they are built, without building them first
   --help           this text`;
 
 /** Parses the arguments after `pnpm bench --`; throws an Error with the problem on bad input. */

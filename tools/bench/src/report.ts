@@ -1,7 +1,9 @@
 // The markdown report and the charts' data, both computed from BenchResults alone, so the README
 // can be regenerated from results/latest.json.
 import type { Chart, ChartPanel } from "./chart.js";
+import { FENCED_CONTENDERS, FENCED_PASSES_PER_FAMILY_PASS } from "./fenced.js";
 import { type Mode, modeDepth, OPERATIONS, type Operation } from "./model.js";
+import type { BackendName } from "./options.js";
 import type { BenchResults, FamilyResult } from "./results.js";
 import { median } from "./stats.js";
 import { ratioAgainst, type Summary, type TargetResult } from "./targets.js";
@@ -51,6 +53,7 @@ export function renderReport(results: BenchResults): string {
   lines.push(...targetLines(results.targets));
   lines.push(...winLines(results));
   for (const family of results.families) lines.push(...familyLines(results, family, inFlightModes));
+  lines.push(...fencedLines(results));
   lines.push(...backtestLines(results));
   lines.push(...versionLines(results));
   return lines.join("\n");
@@ -66,6 +69,9 @@ function headerLines(results: BenchResults): string[] {
       "> **Some packages failed to build** in this run: a backend may have been measured from an older build.",
       "",
     );
+  }
+  if (results.buildSkipped) {
+    lines.push("> Packages were measured as they were already built (`--no-build`).", "");
   }
   if (results.quick) {
     lines.push(
@@ -243,6 +249,62 @@ function nameCell(contender: { name: string; role: string }): string {
 
 function rate(summary: Summary | undefined): string {
   return summary === undefined ? "n/a" : formatRate(summary.opsPerSecond);
+}
+
+function fencedLines(results: BenchResults): string[] {
+  const fenced = results.fenced;
+  if (fenced === undefined) return [];
+  const lines = ["#### Fenced writes against plain ones", ""];
+  if (!fenced.available) return [...lines, `Not run: ${fenced.reason ?? "not selected"}.`, ""];
+  const { plain, conditional, fenced: adapter, exclusive } = FENCED_CONTENDERS;
+  const passes = fenced.backends
+    .map(
+      ({ name }) =>
+        `${name} ${FENCED_PASSES_PER_FAMILY_PASS * (results.counts.passes[name as BackendName]?.sequential ?? 0)}`,
+    )
+    .join(", ");
+  lines.push(
+    "`PersistSignalAdapter.setPendingSignal`, every write fenced by revision (the default), against the backend's " +
+      "plain `writeSignalData` of the same row, one call at a time, in the same rounds; each block writes every " +
+      `key's row over the one stored, in passes over all keys (${passes}). ` +
+      "Latency in µs, p50 / p99, median of the rounds; ratios to the plain write are medians of the per-round ratios.",
+    "",
+    `| backend | ${plain} | ${conditional} | ${adapter} | ${exclusive} | condition ÷ plain, p50 | fenced ÷ plain, p50 | fenced ÷ plain, p99 | exclusive ÷ plain, p50 | exclusive ÷ plain, p99 | target: fenced p50 ≤ 1.05× plain |`,
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+  );
+  const unavailable: string[] = [];
+  for (const backend of fenced.backends) {
+    if (!backend.available) {
+      lines.push(`| ${backend.name} | ${backend.description} | | | | | | | | | not measured |`);
+      continue;
+    }
+    for (const entry of backend.unavailable) unavailable.push(`- ${backend.name}, ${entry.name}: ${entry.reason}`);
+    const summary = (contender: string) =>
+      fenced.summaries.find((entry) => entry.family === backend.name && entry.contender === contender);
+    const latency = (contender: string) => {
+      const found = summary(contender);
+      return found === undefined ? "n/a" : `${formatMicros(found.p50Us)} / ${formatMicros(found.p99Us)}`;
+    };
+    const ratio = (contender: string, metric: "p50Us" | "p99Us") =>
+      formatRatio(ratioAgainst(fenced.measurements, backend.name, contender, plain, "sequential", "write", metric));
+    const target = results.targets.find(
+      (entry) => entry.family === backend.name && entry.against === plain && entry.goal.startsWith("fenced"),
+    );
+    const status = target === undefined ? "not measured" : target.status === "missed" ? "**missed**" : target.status;
+    lines.push(
+      `| ${backend.name} | ${[plain, conditional, adapter, exclusive].map(latency).join(" | ")} | ` +
+        `${ratio(conditional, "p50Us")} | ${ratio(adapter, "p50Us")} | ${ratio(adapter, "p99Us")} | ` +
+        `${ratio(exclusive, "p50Us")} | ${ratio(exclusive, "p99Us")} | ${status} |`,
+    );
+  }
+  if (unavailable.length > 0) lines.push("", "Not available:", "", ...unavailable);
+  const described = fenced.backends.find((backend) => backend.available);
+  if (described !== undefined) {
+    lines.push("", "What each contender does, on every backend, each in its own namespace:", "");
+    for (const contender of described.contenders) lines.push(`- **${contender.name}**: ${contender.description}`);
+  }
+  lines.push("");
+  return lines;
 }
 
 function backtestLines(results: BenchResults): string[] {

@@ -1,5 +1,6 @@
 import type { BacktestResult } from "./backends/backtest.js";
 import type { InstalledVersion, Machine } from "./environment.js";
+import type { FencedResults } from "./fenced.js";
 import type { Contender, Measurement, Unavailable } from "./model.js";
 import type { Counts } from "./options.js";
 import type { InFlightWin, Summary, TargetResult } from "./targets.js";
@@ -24,6 +25,8 @@ export interface BenchResults {
   quick: boolean;
   /** Set when `pnpm bench` could not build every package: a backend may be measured from an older build. */
   buildFailed: boolean;
+  /** Set when `pnpm bench -- --no-build` measured the packages as they were already built. */
+  buildSkipped?: boolean;
   reps: number;
   only: string[];
   counts: Counts;
@@ -36,6 +39,8 @@ export interface BenchResults {
   targets: TargetResult[];
   inFlightWins: InFlightWin[];
   backtest: { available: boolean; reason?: string; results: BacktestResult[] };
+  /** The adapter's fenced write against the plain one, per backend; absent in runs before it existed. */
+  fenced?: FencedResults;
   /** Every round's numbers, for anyone who wants to recompute. */
   measurements: Measurement[];
 }

@@ -59,7 +59,7 @@ export async function runFamily(family: Family, workload: Workload, log: Log): P
     if ("reason" in opened) state.failed.push({ name: contender.name, reason: opened.reason });
     else state.active.push(opened);
   }
-  const modes: Mode[] = ["sequential", ...workload.inFlight.map(inFlightMode)];
+  const modes: Mode[] = ["sequential", ...(family.sequentialOnly ? [] : workload.inFlight.map(inFlightMode))];
   try {
     log(`[${family.name}] warm-up: ${state.active.map((open) => open.contender.name).join(", ")}`);
     for (const mode of modes) {
@@ -96,9 +96,11 @@ async function runSafely(state: RunState, open: OpenContender, mode: Mode, round
   const { family, workload } = state;
   const passes = mode === "sequential" ? family.passes.sequential : family.passes.inFlight;
   try {
-    const results = await withDeadline(runBlock(open.store, mode, passes, workload), BLOCK_DEADLINE_MS, "the block");
+    const operations = family.operations ?? OPERATIONS;
+    const block = runBlock(open.store, mode, passes, workload, operations);
+    const results = await withDeadline(block, BLOCK_DEADLINE_MS, "the block");
     if (round === "warm-up") return;
-    for (const operation of OPERATIONS) {
+    for (const operation of operations) {
       const { latenciesUs, elapsedMs } = results[operation];
       state.measurements.push({
         family: family.name,
@@ -126,15 +128,17 @@ interface OperationTimes {
 }
 
 /**
- * One block: `passes` times, write every key, read every key, delete every key, with
- * `modeDepth(mode)` operations in flight. Every operation's latency is recorded; throughput is
- * the operations of a type over the wall time of that type's phases.
+ * One block: `passes` times, write every key, read every key, delete every key (or only the
+ * `operations` given, in their order), with `modeDepth(mode)` operations in flight. Every
+ * operation's latency is recorded; throughput is the operations of a type over the wall time of
+ * that type's phases.
  */
 export async function runBlock(
   store: SignalStore,
   mode: Mode,
   passes: number,
   workload: Pick<Workload, "keys" | "rows">,
+  operations: readonly Operation[] = OPERATIONS,
 ): Promise<Record<Operation, OperationTimes>> {
   const depth = modeDepth(mode);
   const times: Record<Operation, OperationTimes> = {
@@ -145,7 +149,7 @@ export async function runBlock(
   // Collect garbage left by the previous block now, not in the middle of this one.
   globalThis.gc?.();
   for (let pass = 0; pass < passes; pass++) {
-    for (const operation of OPERATIONS) {
+    for (const operation of operations) {
       const call = operationCall(store, operation, workload);
       const { latenciesUs } = times[operation];
       const started = performance.now();

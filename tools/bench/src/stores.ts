@@ -1,4 +1,12 @@
-import type { ISignalRow, PersistBase } from "@persist-kit/core";
+import {
+  type ISignalRow,
+  type PersistBase,
+  PersistSignalAdapter,
+  type RecordChange,
+  type RecordCondition,
+  type SignalAdapterOptions,
+  type SignalRecord,
+} from "@persist-kit/core";
 import type { Keyv } from "keyv";
 import type { Storage } from "unstorage";
 import type { BenchKey, SignalStore } from "./model.js";
@@ -13,6 +21,69 @@ export function persistStore(persist: PersistBase, close = () => persist.close?.
     read: (key: BenchKey) => persist.readSignalData(key.symbol, key.strategyName),
     delete: (key: BenchKey) => persist.deleteSignalData(key.symbol, key.strategyName),
     close,
+  };
+}
+
+/**
+ * A `PersistSignalAdapter` over `persist` as a contender's store: `setPendingSignal`,
+ * `waitForInit` and `deletePendingSignal`. Closing releases the adapter's leases, then the backend.
+ */
+export function adapterStore(persist: PersistBase, options: SignalAdapterOptions = {}): SignalStore {
+  const adapter = new PersistSignalAdapter(persist, options);
+  return {
+    write: (key, row) => adapter.setPendingSignal(key.symbol, key.strategyName, row),
+    read: (key) => adapter.waitForInit(key.symbol, key.strategyName),
+    delete: (key) => adapter.deletePendingSignal(key.symbol, key.strategyName),
+    close: async () => {
+      await adapter.close();
+      await persist.close?.();
+    },
+  };
+}
+
+/** What every bundled backend (a `RecordSignalStore`) adds to `PersistBase`: the calls the adapter fences with. */
+interface RevisionedBackend extends PersistBase {
+  readSignalRecord(symbol: string, strategyName: string): Promise<SignalRecord>;
+  writeSignalIf(
+    symbol: string,
+    strategyName: string,
+    row: ISignalRow,
+    condition: RecordCondition,
+  ): Promise<RecordChange>;
+  deleteSignalIf(symbol: string, strategyName: string, condition: RecordCondition): Promise<RecordChange>;
+}
+
+function isRevisioned(persist: PersistBase): persist is RevisionedBackend {
+  const backend = persist as Partial<RevisionedBackend>;
+  return typeof backend.readSignalRecord === "function" && typeof backend.writeSignalIf === "function";
+}
+
+/**
+ * The backend's own conditional write without the adapter: `writeSignalIf` (`deleteSignalIf`)
+ * with `{ below: R + 1 }` above the revision R it last saw of the key, as the adapter fences, so
+ * the gap to the plain write is what the condition costs in the store and the gap to the adapter
+ * is what the adapter adds in JavaScript.
+ */
+export function conditionalStore(persist: PersistBase): SignalStore {
+  if (!isRevisioned(persist)) throw new NotAvailableError(`${persist.name ?? "the backend"} has no writeSignalIf`);
+  const revisions = new Map<string, number>();
+  const fenced = async (key: BenchKey, change: (condition: RecordCondition) => Promise<RecordChange>) => {
+    let revision = revisions.get(key.id) ?? (await persist.readSignalRecord(key.symbol, key.strategyName)).revision;
+    // A delete of another key of the strategy can raise the group's floor above what was seen: fence again.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const result = await change({ below: revision + 1 });
+      revision = result.revision;
+      revisions.set(key.id, revision);
+      if (result.applied) return;
+    }
+    throw new Error(`the conditional change of ${key.id} did not apply three times in a row`);
+  };
+  return {
+    write: (key, row) =>
+      fenced(key, (condition) => persist.writeSignalIf(key.symbol, key.strategyName, row, condition)),
+    read: (key) => persist.readSignalData(key.symbol, key.strategyName),
+    delete: (key) => fenced(key, (condition) => persist.deleteSignalIf(key.symbol, key.strategyName, condition)),
+    close: () => persist.close?.() ?? Promise.resolve(),
   };
 }
 

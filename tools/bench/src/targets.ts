@@ -70,6 +70,18 @@ export const FILE_PEER_GOALS: readonly Goal[] = [
   },
 ];
 
+/** The adapter's fenced write against the backend's plain one: fencing costs at most 5% of the median. */
+export const FENCED_GOALS: readonly Goal[] = [
+  {
+    label: "fenced setPendingSignal p50 cost at most 5% over the plain writeSignalData",
+    metric: "p50Us",
+    modes: "sequential",
+    operations: ["write"],
+    bound: "atMost",
+    limit: 1.05,
+  },
+];
+
 /** The medians over rounds of one contender, mode and operation. */
 export interface Summary {
   family: string;
@@ -104,6 +116,9 @@ export function summarize(measurements: readonly Measurement[]): Summary[] {
   });
 }
 
+/** A per-round number of a measurement that ratios are taken of. */
+export type RoundMetric = "p50Us" | "p99Us" | "opsPerSecond";
+
 /** Which cell of the results a value comes from. */
 export interface Cell {
   family: string;
@@ -116,7 +131,7 @@ export interface Cell {
 export function roundSeries(
   measurements: readonly Measurement[],
   cell: Cell,
-  metric: Goal["metric"],
+  metric: RoundMetric,
 ): (number | undefined)[] {
   const series: (number | undefined)[] = [];
   for (const entry of measurements) {
@@ -138,7 +153,7 @@ export function ratioAgainst(
   other: string,
   mode: Mode,
   operation: Operation,
-  metric: Goal["metric"],
+  metric: RoundMetric,
 ): number | undefined {
   const cell = { family, mode, operation };
   return pairedRatio(

@@ -30,16 +30,17 @@ export async function fileFamily(setup: FamilySetup): Promise<Family> {
   await mkdir(setup.dataDir, { recursive: true });
   const root = await mkdtemp(path.join(setup.dataDir, `persist-kit-bench-${setup.tag}-`));
   const directory = (name: string) => path.join(root, name);
+  const openBackend = async (name: string) => {
+    const { PersistFile } = await loadPackage<PersistFileModule>("@persist-kit/persist-file");
+    return new PersistFile({ baseDir: directory(name) });
+  };
   const contenders: Contender[] = [
     {
       name: "persist-file",
       role: "ours",
       description:
         "PersistFile: under a key lock file, temp file, fdatasync, rename, directory fsync, on its I/O threads; a delete renames a tombstone in",
-      open: async () => {
-        const { PersistFile } = await loadPackage<PersistFileModule>("@persist-kit/persist-file");
-        return persistStore(new PersistFile({ baseDir: directory("persist-file") }));
-      },
+      open: async () => persistStore(await openBackend("persist-file")),
     },
     {
       name: "fs.promises by hand",
@@ -96,6 +97,7 @@ export async function fileFamily(setup: FamilySetup): Promise<Family> {
     contenders,
     unavailable: [],
     passes: setup.passes,
+    openBackend,
     close: () => rm(root, { recursive: true, force: true }),
   };
 }

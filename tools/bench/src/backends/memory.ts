@@ -71,6 +71,7 @@ export async function memoryFamily(setup: FamilySetup): Promise<Family> {
     contenders,
     unavailable: [],
     passes: setup.passes,
+    openBackend: async () => new PersistMemory(),
     close: async () => {},
   };
 }

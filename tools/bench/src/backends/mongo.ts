@@ -35,16 +35,17 @@ export async function mongoFamily(setup: FamilySetup): Promise<Family> {
   const admin = new MongoClient(url, { serverSelectionTimeoutMS: 5_000 });
   await admin.connect();
   const server = describeServer(await admin.db("admin").command({ buildInfo: 1 }));
+  const openBackend = async (name: string) => {
+    const { PersistMongo } = await loadPackage<PersistMongoModule>("@persist-kit/persist-mongo");
+    return new PersistMongo(url, { databaseName, collectionName: name });
+  };
   const contenders: Contender[] = [
     {
       name: "persist-mongo",
       role: "ours",
       description:
         "PersistMongo: a change is a find of the key's newest documents, an insert on a unique _id and a check (plus deleting what it supersedes); a read one find; w: majority, j: true",
-      open: async () => {
-        const { PersistMongo } = await loadPackage<PersistMongoModule>("@persist-kit/persist-mongo");
-        return persistStore(new PersistMongo(url, { databaseName, collectionName: "ours" }));
-      },
+      open: async () => persistStore(await openBackend("ours")),
     },
     {
       name: "mongodb driver",
@@ -84,6 +85,7 @@ export async function mongoFamily(setup: FamilySetup): Promise<Family> {
     contenders,
     unavailable: [],
     passes: setup.passes,
+    openBackend,
     close: async () => {
       try {
         await admin.db(databaseName).dropDatabase();

@@ -51,16 +51,17 @@ export async function postgresFamily(setup: FamilySetup): Promise<Family> {
     "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit') ORDER BY name",
   );
   await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  const openBackend = async (name: string) => {
+    const { PersistPostgres } = await loadPackage<PersistPostgresModule>("@persist-kit/persist-postgres");
+    return new PersistPostgres({ connectionString: url, schema, table: name });
+  };
   const contenders: Contender[] = [
     {
       name: "persist-postgres",
       role: "ours",
       description:
         "PersistPostgres: one statement per call (write and delete decide their revision under row and floor locks), named prepared statements, pg.Pool",
-      open: async () => {
-        const { PersistPostgres } = await loadPackage<PersistPostgresModule>("@persist-kit/persist-postgres");
-        return persistStore(new PersistPostgres({ connectionString: url, schema, table: "ours" }));
-      },
+      open: async () => persistStore(await openBackend("ours")),
     },
     {
       name: "pg prepared",
@@ -94,6 +95,7 @@ export async function postgresFamily(setup: FamilySetup): Promise<Family> {
     contenders,
     unavailable: [],
     passes: setup.passes,
+    openBackend,
     close: async () => {
       try {
         await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);

@@ -34,16 +34,17 @@ const PIPELINING_NOTE =
 export async function redisFamily(setup: FamilySetup): Promise<Family> {
   const url = serverUrl("REDIS_URL");
   const prefix = (name: string) => `bench-${setup.tag}-${name}:`;
+  const openBackend = async (name: string) => {
+    const { PersistRedis } = await loadPackage<PersistRedisModule>("@persist-kit/persist-redis");
+    return new PersistRedis({ url, prefix: prefix(name) });
+  };
   const contenders: Contender[] = [
     {
       name: "persist-redis",
       role: "ours",
       description:
         "PersistRedis: one write or delete script (EVALSHA, revision and floor checked on the server) or one GET per call, through ioredis",
-      open: async () => {
-        const { PersistRedis } = await loadPackage<PersistRedisModule>("@persist-kit/persist-redis");
-        return persistStore(new PersistRedis({ url, prefix: prefix("ours") }));
-      },
+      open: async () => persistStore(await openBackend("ours")),
     },
     {
       name: "ioredis",
@@ -106,6 +107,7 @@ export async function redisFamily(setup: FamilySetup): Promise<Family> {
     contenders,
     unavailable: [],
     passes: setup.passes,
+    openBackend,
     close: async () => {},
   };
 }
