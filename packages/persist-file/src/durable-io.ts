@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { processIsGone, thisPidSpaceTag } from "./process-identity.js";
 import { StoredFormatError } from "./record-file.js";
 
 /** Permission bits of the files written and of the directories made for them. */
@@ -12,19 +13,27 @@ export interface FileModes {
   directoryMode: number;
 }
 
-// Temp files are hidden, name their writer's process and end in ".tmp": never a record file name
-// (encoded names hold no "."), never shared by two writers.
-const TEMP_FILE_NAME = /^\.([1-9][0-9]*)-[0-9a-f]{16}\.tmp$/;
+// Temp files are hidden, name their writer and end in ".tmp": never a record file name (encoded
+// names hold no "."), never shared by two writers. The writer is its pid space's tag and its pid
+// (see ./process-identity.ts): a pid alone means another process, or none, in another PID
+// namespace or on another host.
+const TEMP_FILE_NAME = /^\.([0-9a-f]{12})-([1-9][0-9]*)-[0-9a-f]{12}\.tmp$/;
 
-/** A new temp file name of this process: `.{pid}-{16 hex}.tmp`. */
-export function tempFileName(): string {
-  return `.${process.pid}-${randomBytes(8).toString("hex")}.tmp`;
+/** The writer a temp file name names: the tag of its pid space, and its pid there. */
+export interface TempFileWriter {
+  pidSpace: string;
+  pid: number;
 }
 
-/** The pid of the writer of a temp file named `name`, or `undefined` when it is not one. */
-export function tempFileWriter(name: string): number | undefined {
-  const pid = TEMP_FILE_NAME.exec(name)?.[1];
-  return pid === undefined ? undefined : Number(pid);
+/** A new temp file name of this process: `.{pid space tag}-{pid}-{12 hex}.tmp`. */
+export function tempFileName(): string {
+  return `.${thisPidSpaceTag()}-${process.pid}-${randomBytes(6).toString("hex")}.tmp`;
+}
+
+/** The writer of a temp file named `name`, or `undefined` when it is not one. */
+export function tempFileWriter(name: string): TempFileWriter | undefined {
+  const match = TEMP_FILE_NAME.exec(name);
+  return match === null ? undefined : { pidSpace: match[1] as string, pid: Number(match[2]) };
 }
 
 /**
@@ -124,8 +133,29 @@ export function isRefusedOpen(error: unknown): boolean {
 /** The error for `file` when `stats` (of the file itself, or of the name) is not a regular file. */
 export function notRegularFile(file: string, stats: fs.Stats | undefined): StoredFormatError | undefined {
   if (stats === undefined || stats.isFile()) return undefined;
-  const link = stats.isSymbolicLink() ? " (symbolic links are never followed there)" : "";
+  const link = stats.isSymbolicLink() ? " (symbolic links are never followed below baseDir)" : "";
   return new StoredFormatError(`${describeKind(stats)} stands where a file is expected: ${file}${link}`);
+}
+
+/**
+ * Throws {@link StoredFormatError} when one of `directories` (top first) is a symbolic link: below
+ * baseDir a link is never followed, where a directory is expected any more than where a file is.
+ * Stops at the first one that is missing or not a directory: the operation's own calls say what
+ * stands there.
+ */
+export function refuseLinkedDirectories(directories: readonly string[]): void {
+  for (const directory of directories) {
+    const stats = lstatQuietly(directory);
+    if (stats?.isSymbolicLink()) throw linkedDirectory(directory);
+    if (!stats?.isDirectory()) return;
+  }
+}
+
+/** The error for a symbolic link at `directory`, where the store expects a directory of its own. */
+export function linkedDirectory(directory: string): StoredFormatError {
+  return new StoredFormatError(
+    `a symbolic link stands where a directory is expected: ${directory} (symbolic links are never followed below baseDir)`,
+  );
 }
 
 function lstatQuietly(file: string): fs.Stats | undefined {
@@ -202,25 +232,16 @@ export function probeDirectory(directory: string, modes: FileModes): void {
 
 /**
  * A temp file belongs to a writer that may be running right now in another process: it is stale
- * only once that process is gone, or when it is so old that no write can still be using it (the
- * pid was reused, or the writer ran on another host).
+ * only once that process is certainly gone (it ran in this pid space, and no process has its pid
+ * now), or when it is so old that no write can still be using it (its pid was reused, or it ran
+ * where its pid cannot be checked from here: another PID namespace, another host, another boot).
  */
-export function isStaleTempFile(file: string, writerPid: number, staleAfterMs: number): boolean {
-  if (processIsGone(writerPid)) return true;
+export function isStaleTempFile(file: string, writer: TempFileWriter, staleAfterMs: number): boolean {
+  if (writer.pidSpace === thisPidSpaceTag() && processIsGone(writer.pid)) return true;
   try {
     return Date.now() - fs.statSync(file).mtimeMs > staleAfterMs;
   } catch {
     return false;
-  }
-}
-
-function processIsGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    // EPERM: the process exists, it belongs to another user.
-    return errorCode(error) === "ESRCH";
   }
 }
 

@@ -1,4 +1,4 @@
-// Locks between the processes of one host, for the read-decide-rename step of a conditional
+// Locks between processes sharing a baseDir, for the read-decide-rename step of a conditional
 // write. Node has no flock, so a lock is a file: made complete in a temp file, then hard-linked
 // into place (link fails when the name exists, and a reader never sees a half-written owner). Its
 // owner removes it. A lock whose owner is gone (killed at any moment) is broken by whoever needs
@@ -6,7 +6,6 @@
 // lock that a third process has taken since.
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import {
   FileTooLargeError,
@@ -16,16 +15,18 @@ import {
   tempFileName,
   writeAll,
 } from "./durable-io.js";
+import {
+  bootTimeMs,
+  type ProcessIdentity,
+  processIsGone,
+  processStartTime,
+  sharesPidSpace,
+  thisProcess,
+} from "./process-identity.js";
 import { StoredFormatError } from "./record-file.js";
 
-/** Who holds a lock: a process identified beyond its pid (pids are reused), and this one lock's token. */
-interface LockOwner {
-  pid: number;
-  /** The process's start time in clock ticks since boot (`/proc/<pid>/stat`), where Linux tells it. */
-  start: string | null;
-  /** `/proc/sys/kernel/random/boot_id`: a lock from before a reboot has no owner left. */
-  boot: string | null;
-  host: string;
+/** Who holds a lock: a process named beyond its pid (see ./process-identity.ts), and this one lock's token. */
+interface LockOwner extends ProcessIdentity {
   token: string;
   /** Set when the lock file names no owner that can be checked: it is never broken. */
   problem?: string;
@@ -54,7 +55,6 @@ const LONGEST_PAUSE_MS = 5;
 // A lock holds one small JSON object; anything bigger was not written by this backend.
 const LOCK_FILE_MAX_BYTES = 4096;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
-let self: Omit<LockOwner, "token"> | undefined;
 
 /** The lock file of the record file `file`: `.{name}.lk` beside it (at most 254 bytes). */
 export function keyLockFile(file: string): string {
@@ -94,7 +94,7 @@ export function releaseLock(file: string): void {
 /** Removes the lock `file` when its owner is gone (a start-up sweep); a live owner's lock stays. */
 export function breakLockIfDead(file: string, modes: LockModes): void {
   const owner = readOwner(file);
-  if (owner !== undefined && !isAlive(owner)) breakDeadLock(file, owner, modes);
+  if (owner !== undefined && !isAlive(file, owner)) breakDeadLock(file, owner, modes);
 }
 
 /** The lock was released, or its dead owner's lock broken, after our link failed: try again. */
@@ -108,7 +108,7 @@ function tryLock(file: string, modes: LockModes): LockOwner | typeof FREED | und
   if (linkNewLock(file, modes)) return undefined;
   const owner = readOwner(file);
   if (owner === undefined) return FREED;
-  if (isAlive(owner) || !breakDeadLock(file, owner, modes)) return owner;
+  if (isAlive(file, owner) || !breakDeadLock(file, owner, modes)) return owner;
   return FREED;
 }
 
@@ -119,7 +119,17 @@ function lockError(file: string, holder: LockOwner | typeof FREED): Error {
       `the lock file ${file} ${holder.problem}: no owner can be checked, so it is never broken (remove it once no process uses the store)`,
     );
   }
-  return new LockTimeoutError(`${file} is still held by process ${holder.pid} on ${holder.host}`);
+  const where = sharesPidSpace(holder)
+    ? ""
+    : ` (${otherPidSpace(holder)}, where this process cannot check it: the lock is never broken; remove it once that process is gone)`;
+  return new LockTimeoutError(`${file} is still held by process ${holder.pid} on ${holder.host}${where}`);
+}
+
+function otherPidSpace(holder: LockOwner): string {
+  const current = thisProcess();
+  if (holder.host !== current.host) return "another host";
+  if (holder.boot !== current.boot) return "another boot";
+  return `PID namespace ${holder.pidNamespace ?? "unknown"}, not this process's ${current.pidNamespace ?? "unknown"}`;
 }
 
 function linkNewLock(file: string, modes: LockModes): boolean {
@@ -128,10 +138,7 @@ function linkNewLock(file: string, modes: LockModes): boolean {
   const descriptor = openNewFile(temp, modes.fileMode, directory, modes.directoryMode);
   try {
     try {
-      writeAll(
-        descriptor,
-        Buffer.from(JSON.stringify({ ...ownerOfThisProcess(), token: randomBytes(16).toString("hex") })),
-      );
+      writeAll(descriptor, Buffer.from(JSON.stringify({ ...thisProcess(), token: randomBytes(16).toString("hex") })));
     } finally {
       fs.closeSync(descriptor);
     }
@@ -186,6 +193,7 @@ function readOwner(file: string): LockOwner | undefined {
         pid: owner.pid,
         start: owner.start ?? null,
         boot: owner.boot ?? null,
+        pidNamespace: owner.pidNamespace ?? null,
         host: owner.host,
         token: owner.token,
       };
@@ -197,52 +205,37 @@ function readOwner(file: string): LockOwner | undefined {
 }
 
 function unreadableOwner(problem: string): LockOwner {
-  return { pid: 0, start: null, boot: null, host: "unknown (unreadable lock file)", token: "", problem };
+  return {
+    pid: 0,
+    start: null,
+    boot: null,
+    pidNamespace: null,
+    host: "unknown (unreadable lock file)",
+    token: "",
+    problem,
+  };
 }
 
-// False only when the owner is certainly gone. A lock of another host (a shared network file
-// system) is never broken: its process cannot be checked from here.
-function isAlive(owner: LockOwner): boolean {
-  const current = ownerOfThisProcess();
-  if (owner.token === "" || owner.host !== current.host) return true;
-  if (owner.boot !== null && current.boot !== null && owner.boot !== current.boot) return false;
-  if (!processExists(owner.pid)) return false;
-  if (owner.start === null) return true;
-  const start = processStartTime(owner.pid);
-  return start === null || start === owner.start;
-}
-
-function ownerOfThisProcess(): Omit<LockOwner, "token"> {
-  self ??= { pid: process.pid, start: processStartTime(process.pid), boot: bootId(), host: os.hostname() };
-  return self;
-}
-
-function processExists(pid: number): boolean {
+// False only when the owner is certainly gone: it ran in this pid space and its process is gone
+// (or its pid is another process's now), or it ran on another boot and the lock was last changed
+// before this machine started (a lock of another host that shares the directory is milliseconds
+// old, unless its process has been paused for longer than this machine has been up). A lock of
+// another PID namespace of this boot (another container) is never broken: its process cannot be
+// checked from here.
+function isAlive(file: string, owner: LockOwner): boolean {
+  if (owner.token === "") return true;
+  if (sharesPidSpace(owner)) {
+    if (processIsGone(owner.pid)) return false;
+    if (owner.start === null) return true;
+    const start = processStartTime(owner.pid);
+    return start === null || start === owner.start;
+  }
+  const current = thisProcess();
+  if (owner.boot === null || current.boot === null || owner.boot === current.boot) return true;
   try {
-    process.kill(pid, 0);
+    return fs.lstatSync(file).mtimeMs >= bootTimeMs();
+  } catch {
     return true;
-  } catch (error) {
-    // EPERM: the process exists, it belongs to another user.
-    return errorCode(error) !== "ESRCH";
-  }
-}
-
-// Field 22 of /proc/<pid>/stat, counted after the command name, which may itself hold spaces and
-// parentheses: a reused pid has another start time.
-function processStartTime(pid: number): string | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-function bootId(): string | null {
-  try {
-    return fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
-  } catch {
-    return null;
   }
 }
 

@@ -140,8 +140,38 @@ export function recordLocation(baseDir: string, key: RecordKey): RecordLocation 
 }
 
 // The longest name this backend makes beside a record file: a lock's break marker,
-// `.{32 hex}.break` (a temp file, `.{pid}-{16 hex}.tmp`, and the key lock are shorter).
-const LONGEST_NAME_BESIDE_A_RECORD = 39;
+// `.{32 hex}.break` (39 bytes), or a temp file, `.{12 hex}-{pid}-{12 hex}.tmp` (31 bytes and the
+// pid: at most 7 digits on Linux, macOS and the BSDs, 10 on Windows). The key lock is shorter.
+const LONGEST_NAME_BESIDE_A_RECORD = Math.max(39, 31 + (process.platform === "win32" ? 10 : 7));
+
+/**
+ * The directories below `baseDir` that the operations on the record at `location` pass through,
+ * top first: to its file, and to its group's floor and lock (which for a key of one part is not on
+ * the way to its file). None of them may be a symbolic link.
+ */
+export function directoriesOnTheWay(baseDir: string, location: RecordLocation): string[] {
+  return [
+    ...new Set([
+      ...directoriesBelow(baseDir, location.directory),
+      ...directoriesBelow(baseDir, location.groupDirectory),
+    ]),
+  ];
+}
+
+/**
+ * Every directory from `baseDir` (left out) down to `directory` (included), top first: the ones
+ * that must not be symbolic links (baseDir itself, and what is above it, may be).
+ */
+export function directoriesBelow(baseDir: string, directory: string): string[] {
+  const directories: string[] = [];
+  let current = baseDir;
+  for (const segment of path.relative(baseDir, directory).split(path.sep)) {
+    if (segment === "") continue;
+    current = path.join(current, segment);
+    directories.push(current);
+  }
+  return directories;
+}
 
 /**
  * The longest path the system takes, in bytes: PATH_MAX less its closing NUL (4096 on Linux, 1024

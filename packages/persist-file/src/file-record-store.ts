@@ -4,6 +4,7 @@ import {
   BaseRecordStore,
   CorruptDataError,
   decodeStoredText,
+  errorMessage,
   InvalidKeyError,
   InvalidOptionError,
   type ListRequest,
@@ -16,6 +17,7 @@ import {
   type RecordRead,
   type RecordStoreCapabilities,
   RetryingOnce,
+  reportWarning,
   SIGNAL_NAMESPACE,
   wholeNumberOption,
   wrapDriverError,
@@ -25,21 +27,25 @@ import {
   type FileModes,
   grownBuffer,
   isRefusedOpen,
+  linkedDirectory,
   notRegularFile,
   READ_FLAGS,
   readBufferSize,
 } from "./durable-io.js";
 import { LockTimeoutError } from "./file-locks.js";
 import {
+  directoriesOnTheWay,
+  encodeName,
   longestPathBytes,
   MAX_PATH_BYTES,
+  nameSegments,
   namespaceDirectory,
   type RecordLocation,
   recordLocation,
 } from "./file-names.js";
 import { IoError, IoPool, WORKER_MISSING_CODE } from "./io-pool.js";
 import { decodeFloor, decodeRecord, encodeValue, isLive, StoredFormatError, type StoredRecord } from "./record-file.js";
-import { FLOOR_FILE_NAME, type IoRequest, type ListedPage } from "./record-jobs.js";
+import { FLOOR_FILE_NAME, type IoRequest, type ListedPage, type SweepReport } from "./record-jobs.js";
 
 const BACKEND = "file";
 const DEFAULT_BASE_DIR = "./data";
@@ -108,17 +114,9 @@ export class FileRecordStore extends BaseRecordStore {
   readonly #maxRecordBytes: number;
   readonly #pool: IoPool;
   // Temp files and locks of crashed processes are removed, and tombstones folded, before the
-  // first operation; a failed sweep is retried by the next one.
-  readonly #sweep = new RetryingOnce(() =>
-    this.#pool.run<void>({
-      op: "sweep",
-      baseDir: this.baseDir,
-      staleAfterMs: STALE_TEMP_FILE_AGE_MS,
-      modes: this.#modes,
-      lockTimeoutMs: this.#lockTimeoutMs,
-      maxRecordBytes: this.#maxRecordBytes,
-    }),
-  );
+  // first operation. It is housekeeping, never a condition of an operation: what it cannot do
+  // (a directory it cannot read) is reported as a warning, once, and left for a later start.
+  readonly #sweep = new RetryingOnce(() => this.#sweepOnce());
 
   constructor(options: FileRecordStoreOptions = {}) {
     super();
@@ -148,7 +146,11 @@ export class FileRecordStore extends BaseRecordStore {
   protected async readRecord(key: RecordKey, context: PersistErrorContext): Promise<RecordRead> {
     const location = this.#location(key, context);
     await this.#sweep.get();
-    const stored = await readStoredRecord(location.file, this.#maxRecordBytes, context);
+    // Checked beside the read, not before it, so a read still costs one round of hand-offs.
+    const [stored] = await Promise.all([
+      readStoredRecord(location.file, this.#maxRecordBytes, context),
+      refuseLinkedDirectories(directoriesOnTheWay(this.baseDir, location)),
+    ]);
     return stored === undefined ? this.#readAbsent(location, context) : readOf(stored);
   }
 
@@ -182,8 +184,15 @@ export class FileRecordStore extends BaseRecordStore {
   }
 
   protected async listRecords(namespace: string, request: ListRequest): Promise<RecordPage> {
-    const directory = namespaceDirectory(this.baseDir, namespace);
-    return this.#run<ListedPage>({ op: "list", directory, ...request, maxRecordBytes: this.#maxRecordBytes });
+    const [first] = request.prefix;
+    return this.#run<ListedPage>({
+      op: "list",
+      baseDir: this.baseDir,
+      directory: namespaceDirectory(this.baseDir, namespace),
+      groupSegments: first === undefined ? undefined : nameSegments(encodeName(first)),
+      ...request,
+      maxRecordBytes: this.#maxRecordBytes,
+    });
   }
 
   protected async pingStore(): Promise<void> {
@@ -224,8 +233,40 @@ export class FileRecordStore extends BaseRecordStore {
     return this.#pool.run<T>(request);
   }
 
+  async #sweepOnce(): Promise<void> {
+    let report: SweepReport;
+    try {
+      report = await this.#pool.run<SweepReport>({
+        op: "sweep",
+        baseDir: this.baseDir,
+        staleAfterMs: STALE_TEMP_FILE_AGE_MS,
+        modes: this.#modes,
+        lockTimeoutMs: this.#lockTimeoutMs,
+        maxRecordBytes: this.#maxRecordBytes,
+      });
+    } catch (error) {
+      reportWarning({
+        backend: BACKEND,
+        kind: "capability",
+        message: `the start-up sweep of ${this.baseDir} failed (${errorMessage(error)}): temp files and locks that crashed processes left stay until a later start; operations go on`,
+        details: { baseDir: this.baseDir },
+      });
+      return;
+    }
+    for (const { directory, code, message } of report.unreadable) {
+      const reason = (code === undefined ? undefined : FILE_ERROR_REASONS[code]) ?? message;
+      reportWarning({
+        backend: BACKEND,
+        kind: "capability",
+        message: `the start-up sweep could not read ${directory} (${reason}): temp files and locks that crashed processes left there stay until a later start; operations on keys stored elsewhere are not affected`,
+        details: { baseDir: this.baseDir, directory, code },
+      });
+    }
+  }
+
   #change(key: RecordKey, condition: RecordCondition | undefined, context: PersistErrorContext) {
     return {
+      baseDir: this.baseDir,
       location: this.#location(key, context),
       condition,
       modes: this.#modes,
@@ -328,6 +369,16 @@ async function readFileBytes(file: string, maxBytes: number): Promise<Buffer | u
     }
   } finally {
     await handle.close();
+  }
+}
+
+// The twin of refuseLinkedDirectories in ./durable-io.ts, for the main thread: every lstat at
+// once, judged top first.
+async function refuseLinkedDirectories(directories: readonly string[]): Promise<void> {
+  const stats = await Promise.all(directories.map((directory) => lstat(directory).catch(() => undefined)));
+  for (const [index, directory] of directories.entries()) {
+    if (stats[index]?.isSymbolicLink()) throw linkedDirectory(directory);
+    if (!stats[index]?.isDirectory()) return;
   }
 }
 

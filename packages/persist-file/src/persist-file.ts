@@ -1,4 +1,3 @@
-import { fileURLToPath } from "node:url";
 import { errorMessage, InvalidOptionError, type PersistOptions, RecordSignalStore } from "@persist-kit/core";
 import { FileRecordStore, type FileRecordStoreOptions } from "./file-record-store.js";
 
@@ -35,27 +34,54 @@ export class PersistFile extends RecordSignalStore<FileRecordStore> {
 }
 
 /**
- * Builds a {@link PersistFile} from a `file:` URL, for `createPersist` in `@persist-kit/core`:
- * `file:./data` and `file:relative/dir` are relative to the working directory, `file:///abs/dir`
- * and `file:/abs/dir` are absolute.
+ * Builds a {@link PersistFile} from a `file:` URL, for `createPersist` in `@persist-kit/core`.
+ * Every form is read by one parser: `file:./data`, `file:relative/dir` and `file:../dir` are
+ * relative to the working directory; `file:/abs/dir`, `file:///abs/dir` and
+ * `file://localhost/abs/dir` are absolute; `file:` alone is the default `./data`. Percent-escapes
+ * are decoded, as UTF-8, in every form (`file:./my%20data` is `./my data`). A query or a fragment
+ * (`?`, `#`; spell them `%3F` and `%23` in a directory name), another host, a broken escape, an
+ * encoded `/` and NUL are refused with `InvalidOptionError`.
  * @example const persist = fromUrl("file:./data", { ttlMs: 60_000 });
  */
 export function fromUrl(url: string, options: PersistFileOptions = {}): PersistFile {
   return new PersistFile({ ...options, baseDir: baseDirFromUrl(url) });
 }
 
-// `file:` alone means the store's default directory.
+const FILE_SCHEME = /^file:/i;
+// Escapes that would change what the path says rather than spell a name: a separator, or NUL.
+const REFUSED_ESCAPES = process.platform === "win32" ? /%(2f|5c|00)/i : /%(2f|00)/i;
+
+/** The directory a `file:` URL names; `undefined` for `file:` alone (the store's default). */
 function baseDirFromUrl(url: string): string | undefined {
-  const context = { backend: "file", operation: "create" } as const;
-  if (!/^file:/i.test(url)) throw new InvalidOptionError(`expected a file: URL, got ${JSON.stringify(url)}`, context);
-  const location = url.slice("file:".length);
-  if (!location.startsWith("//")) return location === "" ? undefined : location;
-  try {
-    return fileURLToPath(url);
-  } catch (error) {
-    throw new InvalidOptionError(`${JSON.stringify(url)} is not a usable file URL: ${errorMessage(error)}`, {
-      ...context,
-      cause: error,
+  const refuse = (reason: string, cause?: unknown): never => {
+    throw new InvalidOptionError(`${JSON.stringify(url)} is not a usable file: URL: ${reason}`, {
+      backend: "file",
+      operation: "create",
+      cause,
     });
+  };
+  if (!FILE_SCHEME.test(url)) refuse("expected a URL that starts with file:");
+  let location = url.slice("file:".length);
+  if (/[?#]/.test(location)) refuse("a query or a fragment names no directory (spell ? as %3F and # as %23 in a name)");
+  if (location.startsWith("//")) {
+    const pathStart = location.indexOf("/", 2);
+    const host = location.slice(2, pathStart === -1 ? undefined : pathStart);
+    if (host !== "" && host.toLowerCase() !== "localhost")
+      refuse(`it names the host ${JSON.stringify(host)}, not this machine`);
+    if (pathStart === -1) refuse("it names no directory after the host");
+    location = location.slice(pathStart);
+  }
+  if (location === "") return undefined;
+  if (REFUSED_ESCAPES.test(location)) refuse("an escaped separator or NUL names no directory");
+  const decoded = decodePercentEscapes(location, refuse);
+  // file:///C:/data names C:/data on Windows.
+  return process.platform === "win32" && /^\/[A-Za-z]:/.test(decoded) ? decoded.slice(1) : decoded;
+}
+
+function decodePercentEscapes(location: string, refuse: (reason: string, cause: unknown) => never): string {
+  try {
+    return decodeURIComponent(location);
+  } catch (error) {
+    return refuse(`a percent-escape is broken or not UTF-8 (${errorMessage(error)})`, error);
   }
 }

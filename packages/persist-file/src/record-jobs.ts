@@ -3,10 +3,12 @@
 import path from "node:path";
 import { decideCondition, type RecordChange, type RecordCondition } from "@persist-kit/core";
 import {
+  errorCode,
   type FileModes,
   isStaleTempFile,
   probeDirectory,
   readFileIfExists,
+  refuseLinkedDirectories,
   removeQuietly,
   syncDirectory,
   tempFileWriter,
@@ -20,7 +22,7 @@ import {
   keyLockFile,
   releaseLock,
 } from "./file-locks.js";
-import { partsFromSegments, type RecordLocation } from "./file-names.js";
+import { directoriesBelow, directoriesOnTheWay, partsFromSegments, type RecordLocation } from "./file-names.js";
 import {
   decodeFloor,
   decodeRecord,
@@ -31,12 +33,16 @@ import {
   StoredFormatError,
   type StoredRecord,
 } from "./record-file.js";
-import { namespaceDirectories, walkNamespace } from "./store-walk.js";
+import { namespaceDirectories, walkGroup, walkNamespace } from "./store-walk.js";
 
 /** The file of a group's revision floor, in the directory of its first key part. */
 export const FLOOR_FILE_NAME = ".floor";
+// How long the start-up sweep waits for a group's lock before it leaves the group for a later start.
+const FOLD_GROUP_LOCK_WAIT_MS = 100;
 
 interface ChangeRequest {
+  /** The store's directory: nothing below it on the way to the record may be a symbolic link. */
+  baseDir: string;
   location: RecordLocation;
   condition: RecordCondition | undefined;
   modes: FileModes;
@@ -58,17 +64,26 @@ export interface DeleteRequest extends ChangeRequest {
   op: "delete";
 }
 
-/** One page of the live records below `directory` (a namespace directory). */
+/** One page of the live records below `directory` (a namespace directory of `baseDir`). */
 export interface ListRequest {
   op: "list";
+  baseDir: string;
   directory: string;
+  /**
+   * The path segments of `prefix[0]` below `directory`, when the prefix has one: only that
+   * group's directory is walked.
+   */
+  groupSegments: string[] | undefined;
   prefix: readonly string[];
   cursor: string | undefined;
   limit: number;
   maxRecordBytes: number;
 }
 
-/** Remove what crashed processes left under `baseDir` and fold tombstones into their group's floor. */
+/**
+ * Remove what crashed processes left under `baseDir` and fold tombstones into their group's floor;
+ * answers a {@link SweepReport}.
+ */
 export interface SweepRequest {
   op: "sweep";
   baseDir: string;
@@ -86,6 +101,11 @@ export interface ProbeRequest {
 }
 
 export type IoRequest = WriteRequest | DeleteRequest | ListRequest | SweepRequest | ProbeRequest;
+
+/** What a sweep could not do: the directories it could not read, each left as it was. */
+export interface SweepReport {
+  unreadable: { directory: string; code: string | undefined; message: string }[];
+}
 
 /** A page of {@link ListRequest}: `cursor` is the id of the last record when more may follow. */
 export interface ListedPage {
@@ -164,6 +184,7 @@ interface CurrentRevision {
 function underLock(request: ChangeRequest, change: (current: CurrentRevision) => RecordChange): RecordChange {
   const deadline = Date.now() + request.lockTimeoutMs;
   const { file, groupDirectory } = request.location;
+  refuseLinkedDirectories(directoriesOnTheWay(request.baseDir, request.location));
   const keyLock = keyLockFile(file);
   acquireLock(keyLock, deadline, request.modes);
   try {
@@ -216,18 +237,33 @@ interface Candidate {
   file: string;
 }
 
-// Every page walks the namespace again: file names are the only index. Records are read in id
-// order, one past the page, so `cursor` is set only when a live record really follows.
-function listRecords({ directory, prefix, cursor, limit, maxRecordBytes }: ListRequest): ListedPage {
+// Every page walks the namespace again (only the group's directory with a prefix): file names
+// are the only index. Records are read in id order, one past the page, so `cursor` is set only
+// when a live record really follows. A symbolic link where a record or a directory of the store
+// belongs fails the listing, as a corrupt record does: skipping it would hide a key.
+function listRecords(request: ListRequest): ListedPage {
+  const { baseDir, directory, groupSegments, prefix, cursor, limit, maxRecordBytes } = request;
   const candidates: Candidate[] = [];
-  walkNamespace(directory, {
-    record(file, segments) {
+  const visitor = {
+    record(file: string, segments: string[][]) {
       const parts = partsFromSegments(segments);
       if (parts === undefined || !prefix.every((part, index) => parts[index] === part)) return;
       const id = JSON.stringify(parts);
       if (cursor === undefined || id > cursor) candidates.push({ id, parts, file });
     },
-  });
+    link(file: string) {
+      throw new StoredFormatError(
+        `a symbolic link stands where a record or a directory of the store belongs: ${file} (symbolic links are never followed below baseDir)`,
+      );
+    },
+  };
+  if (groupSegments === undefined) {
+    refuseLinkedDirectories(directoriesBelow(baseDir, directory));
+    walkNamespace(directory, visitor);
+  } else {
+    refuseLinkedDirectories(directoriesBelow(baseDir, path.join(directory, ...groupSegments)));
+    walkGroup(directory, groupSegments, visitor);
+  }
   candidates.sort((left, right) => (left.id < right.id ? -1 : left.id > right.id ? 1 : 0));
   const page: Candidate[] = [];
   const revisions: number[] = [];
@@ -247,15 +283,26 @@ function pageRecords(page: Candidate[], revisions: number[]): ListedPage["record
 }
 
 // Best effort, at the first operation of a store: what it cannot clean now (a busy lock, a
-// read-only disk) stays for the next start, and never stops reads and writes.
-function sweepStore({ baseDir, staleAfterMs, modes, lockTimeoutMs, maxRecordBytes }: SweepRequest): void {
-  for (const root of namespaceDirectories(baseDir)) {
+// read-only disk, a directory it cannot read) stays for the next start, and never stops reads and
+// writes. Symbolic links are never followed.
+function sweepStore({ baseDir, staleAfterMs, modes, lockTimeoutMs, maxRecordBytes }: SweepRequest): SweepReport {
+  const unreadable = new Map<string, SweepReport["unreadable"][number]>();
+  const reportUnreadable = (directory: string, error: unknown) => {
+    const code = errorCode(error);
+    unreadable.set(directory, {
+      directory,
+      code: typeof code === "string" ? code : undefined,
+      message: error instanceof Error ? error.message : String(error),
+    });
+  };
+  for (const root of namespaceDirectories(baseDir, { unreadable: reportUnreadable })) {
     const settled = new Map<string, string[]>();
     walkNamespace(root, {
+      unreadable: reportUnreadable,
       hidden(directory, name) {
         const file = path.join(directory, name);
-        const writerPid = tempFileWriter(name);
-        if (writerPid !== undefined && isStaleTempFile(file, writerPid, staleAfterMs)) removeQuietly(file);
+        const writer = tempFileWriter(name);
+        if (writer !== undefined && isStaleTempFile(file, writer, staleAfterMs)) removeQuietly(file);
         if (isLockFileName(name)) quietly(() => breakLockIfDead(file, modes));
       },
       record(file, segments) {
@@ -270,13 +317,17 @@ function sweepStore({ baseDir, staleAfterMs, modes, lockTimeoutMs, maxRecordByte
     for (const [groupDirectory, files] of settled)
       quietly(() => foldGroup(groupDirectory, files, { modes, lockTimeoutMs, maxRecordBytes }));
   }
+  return { unreadable: [...unreadable.values()] };
 }
 
 // Tombstones (and expired values) become the group's floor, so deleted keys leave nothing behind:
 // the floor is raised durably first, then the files go, so a crash in between leaves tombstones
 // at or below the floor, and every key still reads a revision at least as high as before. Only
 // keys whose lock is free right now are folded (key locks are tried, never waited for, since the
-// order is key, then group), under the group's lock, and each file is read again under it.
+// order is key, then group), under the group's lock, and each file is read again under it. The
+// group's lock is waited for briefly only (a write holds it for about one fsync): every first
+// operation of the store waits for the sweep, and a lock that stays (one that cannot be broken
+// from here) must not hold them up; the group is folded at a later start.
 function foldGroup(
   groupDirectory: string,
   files: string[],
@@ -286,7 +337,7 @@ function foldGroup(
   try {
     if (locked.length === 0) return;
     const groupLock = path.join(groupDirectory, GROUP_LOCK_NAME);
-    acquireLock(groupLock, Date.now() + lockTimeoutMs, modes);
+    acquireLock(groupLock, Date.now() + Math.min(lockTimeoutMs, FOLD_GROUP_LOCK_WAIT_MS), modes);
     try {
       foldLocked(groupDirectory, locked, modes, maxRecordBytes);
     } finally {

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, readlinkSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
-import { hostname, tmpdir } from "node:os";
+import { hostname, tmpdir, uptime } from "node:os";
 import path from "node:path";
 import { makeSignalRow } from "@persist-kit/contract";
 import { type SignalKey, serializeSignalRow } from "@persist-kit/core";
@@ -42,8 +42,30 @@ function livePid(): number {
   return sleeper.pid;
 }
 
-function tempFileName(pid: number): string {
-  return `.${pid}-${randomBytes(8).toString("hex")}.tmp`;
+function readQuietly(read: () => string): string {
+  try {
+    return read();
+  } catch {
+    return "";
+  }
+}
+
+/** The PID namespace of this process (Linux), empty where the system does not tell. */
+function pidNamespace(): string {
+  return readQuietly(() => readlinkSync("/proc/self/ns/pid"));
+}
+
+/** The tag of this process's pid space, as the README defines it: host, boot id, PID namespace. */
+function pidSpaceTag(space = { host: hostname(), boot: bootId(), pidNamespace: pidNamespace() }): string {
+  return createHash("sha256")
+    .update(`${space.host}\u0000${space.boot}\u0000${space.pidNamespace}`)
+    .digest("hex")
+    .slice(0, 12);
+}
+
+/** A temp file name of a writer with `pid`, in this process's pid space unless `space` says otherwise. */
+function tempFileName(pid: number, space = pidSpaceTag()): string {
+  return `.${space}-${pid}-${randomBytes(6).toString("hex")}.tmp`;
 }
 
 async function newStore(): Promise<string> {
@@ -138,6 +160,25 @@ describe("a crashed writer's temp file is removed at start-up and never read", (
     }
   });
 
+  it("a temp file of another pid space (another PID namespace, host or boot) is left alone though its pid is free here, until it is over an hour old", async () => {
+    const baseDir = await newStore();
+    const directory = path.dirname(signalFilePath(baseDir, { strategyName: STRATEGY, symbol: "BTC/USDT" }));
+    const elsewhere = pidSpaceTag({ host: hostname(), boot: bootId(), pidNamespace: "pid:[1]" });
+    const fresh = tempFileName(deadPid(), elsewhere);
+    const old = tempFileName(deadPid(), elsewhere);
+    await writeFile(path.join(directory, fresh), "{");
+    await writeFile(path.join(directory, old), "{");
+    const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    await utimes(path.join(directory, old), twoHoursAgo, twoHoursAgo);
+    const persist = new PersistFile({ baseDir });
+    try {
+      await persist.ping();
+      expect(await readdir(directory)).toEqual([fresh]);
+    } finally {
+      await persist.close();
+    }
+  });
+
   it("directories this backend never makes (lost+found at a volume's root) are not entered", async () => {
     const baseDir = await newStore();
     const foreignDirectory = path.join(baseDir, "lost+found");
@@ -157,7 +198,13 @@ describe("a crashed writer's temp file is removed at start-up and never read", (
   it("files that only look like temp files are not touched", async () => {
     const baseDir = await newStore();
     const directory = path.dirname(signalFilePath(baseDir, { strategyName: STRATEGY, symbol: "BTC/USDT" }));
-    const foreign = ["notes.tmp", `.${deadPid()}.tmp`, `.0-${"0".repeat(16)}.tmp`, "README"];
+    const foreign = [
+      "notes.tmp",
+      `.${deadPid()}.tmp`,
+      `.${pidSpaceTag()}-0-${"0".repeat(12)}.tmp`,
+      `.${pidSpaceTag()}-${deadPid()}.tmp`,
+      "README",
+    ];
     for (const name of foreign) await writeFile(path.join(directory, name), "kept");
     const persist = new PersistFile({ baseDir });
     try {
@@ -176,16 +223,25 @@ function startTimeOf(pid: number): string {
 }
 
 function bootId(): string {
-  return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  return readQuietly(() => readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim());
+}
+
+interface LeftOwner {
+  pid: number;
+  start?: string;
+  host?: string;
+  boot?: string;
+  pidNamespace?: string;
 }
 
 /** A lock file as another process would have left it beside the key's record file. */
-async function leaveLock(lockFile: string, owner: { pid: number; start?: string; host?: string }): Promise<void> {
+async function leaveLock(lockFile: string, owner: LeftOwner): Promise<void> {
   await mkdir(path.dirname(lockFile), { recursive: true });
   const content = {
     pid: owner.pid,
     start: owner.start ?? startTimeOf(owner.pid),
-    boot: bootId(),
+    boot: owner.boot ?? bootId(),
+    pidNamespace: owner.pidNamespace ?? pidNamespace(),
     host: owner.host ?? hostname(),
     token: randomBytes(16).toString("hex"),
   };
@@ -246,9 +302,30 @@ describe.skipIf(process.platform !== "linux")(
       }
     });
 
+    it("a lock of another boot, last changed before this machine started, is broken (its owner died in the reboot)", async () => {
+      const baseDir = await newStore();
+      const persist = new PersistFile({ baseDir, lockTimeoutMs: 60_000 });
+      try {
+        await persist.ping();
+        const lock = keyLockOf(baseDir, "BTC/USDT");
+        await leaveLock(lock, { pid: process.pid, start: "1", boot: "a-boot-before-this-one" });
+        const beforeBoot = new Date(Date.now() - uptime() * 1000 - 60_000);
+        await utimes(lock, beforeBoot, beforeBoot);
+        await persist.writeSignalData("BTC/USDT", STRATEGY, makeSignalRow(1));
+        expect(await persist.readSignalData("BTC/USDT", STRATEGY)).toEqual(makeSignalRow(1));
+      } finally {
+        await persist.close();
+      }
+    });
+
     for (const [owner, describeOwner] of [
       [() => ({ pid: livePid() }), "a live process"],
       [() => ({ pid: deadPid(), start: "1", host: "another-host" }), "a process of another host"],
+      [() => ({ pid: deadPid(), start: "1", pidNamespace: "pid:[1]" }), "a process of another PID namespace"],
+      [
+        () => ({ pid: deadPid(), start: "1", boot: "another-boot" }),
+        "a process of another boot, changed since this one began",
+      ],
     ] as const) {
       it(`a lock of ${describeOwner} is never broken: the write fails at lockTimeoutMs with nothing changed`, async () => {
         const baseDir = await newStore();
