@@ -7,6 +7,13 @@ import { assertTtl } from "../ttl.js";
 import { assertRecordCondition } from "./record-key.js";
 import type { RecordChange, RecordCondition, RecordKey, RecordRead, RecordStore } from "./record-store.js";
 
+/**
+ * The conditional write of JSON text `PersistSignalAdapter` has already checked with
+ * `signalRowText`: the same path as `writeSignalIf` without checking the row twice.
+ * @internal
+ */
+export const WRITE_CHECKED_SIGNAL: unique symbol = Symbol.for("persist-kit.signal-store.write-checked") as never;
+
 /** The namespace of open signals in every record store. */
 export const SIGNAL_NAMESPACE = "signal";
 
@@ -126,6 +133,22 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
     } catch (error) {
       return Promise.reject(error);
     }
+    const key = signalRecordKey(symbol, strategyName);
+    const change =
+      this.#checked === undefined
+        ? this.records.write(key, json, { ...this.#writeOptions(), condition })
+        : this.#checked[CHECKED_WRITE](key, json, this.#ttlMs, context, condition);
+    return change.catch(foreignError(context));
+  }
+
+  /** @internal */
+  [WRITE_CHECKED_SIGNAL](
+    symbol: string,
+    strategyName: string,
+    json: string,
+    condition: RecordCondition,
+  ): Promise<RecordChange> {
+    const context = this.#context("write", symbol, strategyName);
     const key = signalRecordKey(symbol, strategyName);
     const change =
       this.#checked === undefined

@@ -16,7 +16,7 @@ import {
   type PersistOutcome,
 } from "../errors.js";
 import type { RecordChange, RecordCondition, RecordStore } from "../records/record-store.js";
-import type { SignalRecord } from "../records/signal-store.js";
+import { type SignalRecord, WRITE_CHECKED_SIGNAL } from "../records/signal-store.js";
 import { assertSignalKey, signalKeyId } from "./key.js";
 import {
   type Lease,
@@ -30,7 +30,7 @@ import {
   takeLease,
 } from "./ownership.js";
 import type { PersistBase } from "./persist-base.js";
-import { checkStoredSignalRow, type ISignalRow, signalRowText } from "./row.js";
+import { checkedSignalRow, checkStoredSignalRow, type ISignalRow } from "./row.js";
 
 /** Options of {@link PersistSignalAdapter}. */
 export interface SignalAdapterOptions {
@@ -76,6 +76,12 @@ interface FencedStore extends PersistBase {
     condition: RecordCondition,
   ): Promise<RecordChange>;
   deleteSignalIf(symbol: string, strategyName: string, condition: RecordCondition): Promise<RecordChange>;
+  [WRITE_CHECKED_SIGNAL]?(
+    symbol: string,
+    strategyName: string,
+    json: string,
+    condition: RecordCondition,
+  ): Promise<RecordChange>;
 }
 
 function asFenced(backend: PersistBase): FencedStore | undefined {
@@ -141,6 +147,7 @@ export class PersistSignalAdapter {
     return Promise.resolve(typeof source === "function" ? source() : source);
   });
   readonly #keys = new Map<string, KeyState>();
+  readonly #strategyFences = new Map<string, number>();
   readonly #queue = new KeyedQueue();
   readonly #timeoutMs: number;
   readonly #acceptQueuedWrites: boolean;
@@ -227,10 +234,16 @@ export class PersistSignalAdapter {
   /** Validates `row`, then stores it as the key's open signal. */
   setPendingSignal(symbol: string, strategyName: string, row: ISignalRow): Promise<void> {
     let snapshot: ISignalRow;
+    let json: string;
     try {
       assertSignalKey(symbol, strategyName, { backend: "adapter", operation: "write" });
       // A copy of exactly what will be stored: later changes to `row` change nothing.
-      snapshot = JSON.parse(signalRowText(row, { backend: "adapter", operation: "write", symbol, strategyName }));
+      ({ json, stored: snapshot } = checkedSignalRow(row, {
+        backend: "adapter",
+        operation: "write",
+        symbol,
+        strategyName,
+      }));
     } catch (error) {
       return Promise.reject(this.#report(error, { backend: "adapter", operation: "write", symbol, strategyName }));
     }
@@ -242,8 +255,11 @@ export class PersistSignalAdapter {
         return;
       }
       const store = this.#needFenced(fenced, call);
+      const writeChecked = store[WRITE_CHECKED_SIGNAL];
       const sentAt = await this.#change(call, store, state, (condition) =>
-        store.writeSignalIf(symbol, strategyName, snapshot, condition),
+        writeChecked === undefined
+          ? store.writeSignalIf(symbol, strategyName, snapshot, condition)
+          : writeChecked.call(store, symbol, strategyName, json, condition),
       );
       if (!call.timedOut) this.#setView(state, snapshot, store, sentAt);
     });
@@ -399,7 +415,7 @@ export class PersistSignalAdapter {
           phase = "connecting";
           let backend: PersistBase;
           try {
-            backend = await this.#backend.get();
+            backend = this.#backend.value ?? (await this.#backend.get());
           } catch (error) {
             fail(withOutcome(error, "not-applied"));
             return;
@@ -460,7 +476,7 @@ export class PersistSignalAdapter {
       this.#raiseFence(state, stored.revision);
     }
     for (let attempt = 0; attempt < MAX_FENCE_ATTEMPTS && !call.timedOut; attempt++) {
-      const fence = (state.fence ?? 0) + 1;
+      const fence = this.#nextFence(state);
       state.fence = fence;
       const lease = state.lease;
       if (this.#owner !== undefined) this.#assertLeaseValid(call, state, "not-applied");
@@ -557,18 +573,18 @@ export class PersistSignalAdapter {
   #startRenewing(store: FencedStore): void {
     const leaseMs = this.#leaseMs;
     if (this.#renewTimer !== undefined || leaseMs === undefined) return;
-    this.#renewTimer = setInterval(() => this.#renewAll(store), Math.max(1, Math.floor(leaseMs / 3)));
+    this.#renewTimer = setInterval(() => this.#renewAll(store), Math.max(1, Math.floor(leaseMs / 12)));
     this.#renewTimer.unref?.();
   }
 
-  // One timer for every key: each held lease is renewed once per third of the lease.
+  // One timer for every key: each held lease is renewed once it is due (see Lease.due).
   #renewAll(store: FencedStore): void {
     const leaseMs = this.#leaseMs;
     const owner = this.#owner;
     if (leaseMs === undefined || owner === undefined) return;
     for (const state of this.#keys.values()) {
       const lease = state.lease;
-      if (lease === undefined || lease.lost || lease.renewing) continue;
+      if (lease === undefined || lease.lost || lease.renewing || !lease.due(leaseMs)) continue;
       if (!lease.valid(this.#validMs())) {
         lease.lost = true;
         continue;
@@ -636,8 +652,17 @@ export class PersistSignalAdapter {
     return state;
   }
 
+  // A delete raises its strategy's revision floor, and with it every absent key of the strategy:
+  // fencing above the highest revision seen in the strategy saves the refused first attempt.
   #raiseFence(state: KeyState, revision: number): void {
     state.fence = Math.max(state.fence ?? 0, revision);
+    if (revision > (this.#strategyFences.get(state.strategyName) ?? 0)) {
+      this.#strategyFences.set(state.strategyName, revision);
+    }
+  }
+
+  #nextFence(state: KeyState): number {
+    return Math.max(state.fence ?? 0, this.#strategyFences.get(state.strategyName) ?? 0) + 1;
   }
 
   // A row written with a TTL is known until the TTL runs out counted from before the write was

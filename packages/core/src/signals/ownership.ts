@@ -54,6 +54,17 @@ export class Lease {
     this.#sentWall = sent.wall;
   }
 
+  /**
+   * Whether it is time to renew: a third to half a lease after the last confirmation, at a random
+   * point, so the leases of keys taken together are not all renewed in one burst.
+   */
+  due(leaseMs: number, now: number = performance.now()): boolean {
+    this.#renewAfter ??= leaseMs * (1 / 3 + Math.random() / 6);
+    return now - this.#sentMono >= this.#renewAfter;
+  }
+
+  #renewAfter: number | undefined;
+
   /** Whether the lease is still this adapter's by its own clocks, with `validMs` of validity. */
   valid(validMs: number, now: Instant = instant()): boolean {
     if (this.lost) return false;
@@ -67,6 +78,7 @@ export class Lease {
     this.revision = revision;
     this.#sentMono = sent.mono;
     this.#sentWall = sent.wall;
+    this.#renewAfter = undefined;
   }
 }
 

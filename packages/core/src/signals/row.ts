@@ -232,6 +232,14 @@ export function serializeSignalRow(row: ISignalRow): string {
  * the first check and still change what is stored. Throws {@link InvalidSignalError}.
  */
 export function signalRowText(row: unknown, context: PersistErrorContext): string {
+  return checkedSignalRow(row, context).json;
+}
+
+/**
+ * {@link signalRowText} with the row as it will be read back: a fresh copy nobody else holds.
+ * @internal
+ */
+export function checkedSignalRow(row: unknown, context: PersistErrorContext): { json: string; stored: ISignalRow } {
   assertSignalRow(row, context);
   let json: string;
   let stored: unknown;
@@ -251,7 +259,7 @@ export function signalRowText(row: unknown, context: PersistErrorContext): strin
       context,
     );
   }
-  return json;
+  return { json, stored: stored as ISignalRow };
 }
 
 /**
