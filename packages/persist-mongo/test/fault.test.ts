@@ -3,7 +3,7 @@ import { type PersistError, PersistSignalAdapter } from "@persist-kit/core";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PersistMongo } from "../src/index.js";
-import { namespaceOf, uniqueDatabaseName } from "./helpers.js";
+import { uniqueDatabaseName } from "./helpers.js";
 import { PrivateFerretDb } from "./private-ferretdb.js";
 
 // Full runs take 50 trials per fault; CI takes PERSIST_KIT_FAULT_TRIALS (5 unless set).
