@@ -1,14 +1,17 @@
 import {
+  CorruptDataError,
   type DriverErrorRules,
   errorMessage,
   InvalidOptionError,
   InvalidSignalError,
   isSocketError,
+  NotDurableError,
   type PersistError,
   type PersistErrorContext,
   type PersistOutcome,
   wrapDriverError,
 } from "@persist-kit/core";
+import { CORRUPT_RECORD_SQLSTATE } from "./record-table.js";
 
 // SQLSTATEs that say the server is going away, starting, overloaded or not taking writes.
 const UNAVAILABLE_SQLSTATES = new Set([
@@ -30,6 +33,10 @@ const NEVER_SENT_MESSAGES = /timeout exceeded when trying to connect|connection 
 // (22P05); on a write nothing else can produce these codes.
 const UNSTORABLE_JSON_SQLSTATES = new Set(["22P05", "22P02"]);
 
+// A serialization failure (a session whose transactions default to REPEATABLE READ or
+// SERIALIZABLE) or a deadlock: the server rolled the whole transaction back.
+const TRANSACTION_CONFLICT_SQLSTATES = new Set(["40001", "40P01"]);
+
 const SQLSTATE = /^[0-9A-Z]{5}$/;
 
 interface DriverError {
@@ -49,6 +56,27 @@ export class TablePreparationError extends Error {
     this.name = "TablePreparationError";
     this.code = (cause as DriverError | null)?.code;
   }
+}
+
+/**
+ * A new connection's settings can lose acknowledged writes and the store was told to refuse
+ * them (`requireDurable`): the operation's statement was never sent.
+ */
+export class NotDurableServerError extends Error {
+  /** What can lose acknowledged writes, one sentence each. */
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`the server's settings can lose acknowledged writes: ${problems.join("; ")}`);
+    this.name = "NotDurableServerError";
+    this.problems = [...problems];
+  }
+}
+
+/** True when the server rolled a transaction back as a deadlock victim (40P01) or a serialization failure (40001): running it again is safe. */
+export function isTransactionConflict(error: unknown): boolean {
+  const code = codeOf(error);
+  return code !== undefined && TRANSACTION_CONFLICT_SQLSTATES.has(code);
 }
 
 function codeOf(error: unknown): string | undefined {
@@ -133,11 +161,27 @@ export const POSTGRES_ERROR_RULES: DriverErrorRules = {
 /**
  * Wraps a pg error in the matching PersistError with the backend, operation, key and outcome. A
  * value the server refuses as JSON is refused with nothing written: an `InvalidSignalError` for
- * signal keys, an `InvalidOptionError` for other records and batches.
+ * signal keys, an `InvalidOptionError` for other records and batches. A stored record the write
+ * and delete functions refuse is a `CorruptDataError`; settings refused by `requireDurable` are a
+ * `NotDurableError`.
  */
 export function wrapPostgresError(error: unknown, context: PersistErrorContext): PersistError {
+  if (error instanceof NotDurableServerError) {
+    return new NotDurableError(`${error.message} (requireDurable is set); nothing was sent`, {
+      ...context,
+      outcome: "not-applied",
+      cause: error,
+    });
+  }
   const writing = context.operation === "write" || context.operation === "writeMany";
   const code = codeOf(error);
+  if (code === CORRUPT_RECORD_SQLSTATE) {
+    return new CorruptDataError(`${errorMessage(error)}; it was left in place and nothing was changed`, {
+      ...context,
+      outcome: "not-applied",
+      cause: error,
+    });
+  }
   if (writing && code !== undefined && UNSTORABLE_JSON_SQLSTATES.has(code)) {
     const unstorable = context.strategyName === undefined ? InvalidOptionError : InvalidSignalError;
     return new unstorable(`PostgreSQL refused the value as JSON: ${describeCause(error)}; nothing was written`, {

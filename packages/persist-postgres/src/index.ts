@@ -1,3 +1,4 @@
+export type { PostgresDurabilityReport, PostgresServerDurability } from "./durability.js";
 export { POSTGRES_ERROR_RULES } from "./errors.js";
 export { fromUrl, PersistPostgres, type PersistPostgresOptions } from "./persist-postgres.js";
 export { PostgresRecordStore, type PostgresRecordStoreOptions } from "./postgres-record-store.js";
@@ -13,5 +14,6 @@ export {
   recordTableSql,
   SCHEMA_VERSION,
   signalLocation,
+  writeManyValues,
   writeValues,
 } from "./record-table.js";

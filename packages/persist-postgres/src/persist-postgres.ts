@@ -1,4 +1,5 @@
 import { type PersistOptions, RecordSignalStore, type SignalEntry } from "@persist-kit/core";
+import type { PostgresDurabilityReport } from "./durability.js";
 import { PostgresRecordStore, type PostgresRecordStoreOptions } from "./postgres-record-store.js";
 
 /** Options of {@link PersistPostgres}: the record store's, plus `ttlMs` for every signal written. */
@@ -42,6 +43,20 @@ export class PersistPostgres extends RecordSignalStore<PostgresRecordStore> {
   /** The quoted `"schema"."table"` that holds the records, ready to use in SQL. */
   get tableName(): string {
     return this.records.tableName;
+  }
+
+  /**
+   * What the server does to keep acknowledged writes, as the backend's connections see it:
+   * `synchronous_commit` (with the role's and database's settings), `synchronous_standby_names`,
+   * `fsync` and `full_page_writes`, with `crashSafe` and warnings. The same settings are checked
+   * on each new connection and reported through core's `listenWarning` (or refused with
+   * `requireDurable`).
+   * @example
+   * const report = await persist.describeDurability();
+   * if (!report.crashSafe) console.warn(report.warnings.join("\n"));
+   */
+  describeDurability(): Promise<PostgresDurabilityReport> {
+    return this.records.describeDurability();
   }
 
   /**

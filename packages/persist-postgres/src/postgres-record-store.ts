@@ -1,6 +1,7 @@
 import {
   assertExclusiveOptions,
   BaseRecordStore,
+  CorruptDataError,
   InvalidOptionError,
   type ListRequest,
   PersistError,
@@ -13,11 +14,28 @@ import {
   type RecordRead,
   type RecordStoreCapabilities,
   RetryingOnce,
-  recordKeyId,
+  recordKeyProblem,
+  reportWarning,
   wholeNumberOption,
 } from "@persist-kit/core";
 import pg, { type Pool, type PoolClient, type PoolConfig, type QueryConfig, type QueryResult } from "pg";
-import { isQueryTimeout, isUnavailableError, TablePreparationError, wrapPostgresError } from "./errors.js";
+import {
+  DURABILITY_SETTINGS_SQL,
+  describeServers,
+  durabilityProblems,
+  type PostgresDurabilityReport,
+  type PostgresServerDurability,
+  serverAddress,
+  serverDurability,
+} from "./durability.js";
+import {
+  isQueryTimeout,
+  isTransactionConflict,
+  isUnavailableError,
+  NotDurableServerError,
+  TablePreparationError,
+  wrapPostgresError,
+} from "./errors.js";
 import {
   assertIdentifier,
   deleteValues,
@@ -30,6 +48,7 @@ import {
   recordTableSql,
   SCHEMA_VERSION,
   schemaVersionOf,
+  writeManyValues,
   writeValues,
 } from "./record-table.js";
 
@@ -38,6 +57,9 @@ const DEFAULT_SCHEMA = "public";
 const DEFAULT_TABLE = "persist_records";
 const DEFAULT_CONNECTION_TIMEOUT_MILLIS = 5_000;
 const DEFAULT_QUERY_TIMEOUT_MILLIS = 15_000;
+// The longest pause before a statement rolled back by a deadlock or serialization failure runs
+// again: the pauses double from 1 ms, each a random part of the bound.
+const MAX_RETRY_PAUSE_MILLIS = 100;
 
 /** Options of {@link PostgresRecordStore}. */
 export interface PostgresRecordStoreOptions {
@@ -59,6 +81,8 @@ export interface PostgresRecordStoreOptions {
   lockTimeoutMillis?: number;
   /** Client-side limit on each statement's round trip, also with an existing `pool`; past it the server process is terminated. Default: `15000`. */
   queryTimeoutMillis?: number;
+  /** Refuse connections whose settings can lose acknowledged writes (see `describeDurability()`): every operation then rejects with `NotDurableError`, nothing sent. Default: `false` (a warning through `listenWarning`). */
+  requireDurable?: boolean;
 }
 
 /** pg honours `query_timeout` per statement, but its QueryConfig type does not declare it. */
@@ -87,6 +111,12 @@ interface ServedClient extends PoolClient {
  * stopped, or starved), the server process is terminated from another connection and the
  * connection is destroyed, never reused, so the statement cannot commit after a later change.
  *
+ * Each new connection's settings are checked before its first statement: `synchronous_commit =
+ * off` (or `local` with synchronous standbys), `fsync = off` or `full_page_writes = off` can lose
+ * acknowledged writes, and each is reported once through core's `listenWarning`, or refused
+ * with `requireDurable`. A deadlock or serialization failure rolled the statement back and is
+ * retried, until `queryTimeoutMillis` after the first attempt.
+ *
  * Tables and functions are created on the first operation, under an advisory lock so several processes can
  * start at once. Give it a URL (it then owns its pool and `close()` ends it) or an existing
  * `pg.Pool` (never ended here).
@@ -114,6 +144,10 @@ export class PostgresRecordStore extends BaseRecordStore {
   readonly #connectionTimeoutMillis: number;
   readonly #poolConfig: PoolConfig | undefined;
   readonly #ownsPool: boolean;
+  readonly #requireDurable: boolean;
+  // Connections whose settings were checked: found durable, or reported without requireDurable.
+  readonly #checkedConnections = new WeakSet<PoolClient>();
+  readonly #reportedWarnings = new Set<string>();
   #pool: Pool | undefined;
   readonly #tables = new RetryingOnce(() => this.#prepareTables());
 
@@ -133,6 +167,7 @@ export class PostgresRecordStore extends BaseRecordStore {
       DEFAULT_CONNECTION_TIMEOUT_MILLIS,
     );
     assertExclusive(options);
+    this.#requireDurable = booleanOption("requireDurable", options.requireDurable);
     this.#ownsPool = options.pool === undefined;
     this.#poolConfig = this.#ownsPool ? this.#ownPoolConfig(options) : undefined;
     this.#pool = options.pool;
@@ -142,6 +177,34 @@ export class PostgresRecordStore extends BaseRecordStore {
   /** The quoted `"schema"."table"` that holds the records, ready to use in SQL. */
   get tableName(): string {
     return this.sql.qualifiedName;
+  }
+
+  /**
+   * What the server does to keep acknowledged writes, as a connection of this store sees it:
+   * `synchronous_commit` (with the role's and database's settings), `synchronous_standby_names`,
+   * `fsync`, `full_page_writes`, with `crashSafe` and warnings. Answers with `requireDurable` too.
+   * @example
+   * const report = await store.describeDurability();
+   * if (!report.crashSafe) console.warn(report.warnings.join("\n"));
+   */
+  async describeDurability(): Promise<PostgresDurabilityReport> {
+    const context: PersistErrorContext = { backend: BACKEND, operation: "describe" };
+    return this.lifecycle.run(context, async () => {
+      try {
+        const client = await this.#checkOut({ refuse: false });
+        let failure: unknown;
+        try {
+          return describeServers([await this.#readServerDurability(client)]);
+        } catch (error) {
+          failure = error;
+          throw error;
+        } finally {
+          this.#checkIn(client, failure);
+        }
+      } catch (error) {
+        throw this.wrapError(error, context);
+      }
+    });
   }
 
   /**
@@ -163,14 +226,18 @@ export class PostgresRecordStore extends BaseRecordStore {
   protected async readRecord(key: RecordKey, context: PersistErrorContext): Promise<RecordRead> {
     const { rows } = await this.#query(this.sql.read, readValues(recordLocation(key)));
     const row = rows[0];
-    const revision = Number(row.revision);
-    if (typeof row.json !== "string") return { found: false, revision };
+    if (!row.stored) return { found: false, revision: Number(row.revision) };
+    const revision = this.#storedRevision(row.revision, context);
+    if (!row.live) return { found: false, revision };
+    if (row.format === null) throw this.#corrupt("its format is SQL NULL", context);
     if (row.format !== RECORD_FORMAT) {
       throw new PersistError(
         `the record is stored in format ${row.format}, which this version of @persist-kit/persist-postgres does not know (it writes ${RECORD_FORMAT}); upgrade the package`,
         { ...context, outcome: "not-applied" },
       );
     }
+    // SQL NULL, not the JSON text null (which reads as "null"): no value at all.
+    if (row.json === null) throw this.#corrupt("its value is SQL NULL, not JSON", context);
     return { found: true, json: row.json, revision };
   }
 
@@ -203,10 +270,7 @@ export class PostgresRecordStore extends BaseRecordStore {
     // One row more than the page tells whether another page follows.
     const values = [namespace, lower, upper, after, request.limit + 1];
     const { rows } = await this.#query(this.sql.list, values);
-    const page = rows.slice(0, request.limit).map((row) => ({
-      parts: JSON.parse(row.parts) as string[],
-      revision: Number(row.revision),
-    }));
+    const page = rows.slice(0, request.limit).map((row) => this.#listedRecord(namespace, row, context));
     const last = page.at(-1);
     return {
       records: page,
@@ -215,22 +279,20 @@ export class PostgresRecordStore extends BaseRecordStore {
   }
 
   /**
-   * Writes every entry in one transaction: all of them are stored, or none. The missing floors of
-   * its groups are created first, on their own (a floor of 0 is no floor), so the transaction
-   * share-locks all of them, in key order, before it writes any record, in key order: the order
-   * deletes take them in too (floor, then record), so two batches, or a batch and a delete,
-   * touching the same keys in any order wait for each other instead of deadlocking.
+   * Writes every entry in one statement, so in one transaction: all of them are stored, or none.
+   * The missing floors of its groups are created first, on their own (a floor of 0 is no floor);
+   * the statement then share-locks all of them before it writes any record, both in key order,
+   * sorted on the server whatever order the entries come in: the order deletes take them in too
+   * (floor, then record), so two batches, or a batch and a delete, touching the same keys in any
+   * order wait for each other instead of deadlocking.
    */
   protected override async writeManyRecords(entries: readonly RecordEntry[], ttlMs: number | undefined): Promise<void> {
-    const ordered = [...entries].sort((a, b) => compareIds(recordKeyId(a.key), recordKeyId(b.key)));
-    const groups = [ordered.map(({ key }) => key.namespace), ordered.map(({ key }) => key.parts[0] as string)];
-    await this.#query(this.sql.createFloors, groups);
-    await this.#transaction(async (client) => {
-      await this.#query(this.sql.lockFloors, groups, client);
-      for (const { key, json } of ordered) {
-        await this.#query(this.sql.write, writeValues(recordLocation(key), json, { ttlMs }), client);
-      }
-    });
+    const values = writeManyValues(
+      entries.map(({ key, json }) => ({ location: recordLocation(key), json })),
+      ttlMs,
+    );
+    await this.#query(this.sql.createFloors, values.slice(0, 2));
+    await this.#query(this.sql.writeMany, values);
   }
 
   protected async pingStore(): Promise<void> {
@@ -249,18 +311,30 @@ export class PostgresRecordStore extends BaseRecordStore {
   }
 
   // Every statement waits for the tables; once they are known, it starts at once.
-  async #query(statement: NamedStatement | string, values: unknown[], client?: PoolClient): Promise<QueryResult> {
+  async #query(statement: NamedStatement | string, values: unknown[]): Promise<QueryResult> {
     if (!this.#tables.done) await this.#readyTables();
-    const config = this.#statement(statement, values);
-    return client === undefined ? this.#run(config) : this.#send(client, config);
+    return this.#runRetrying(this.#statement(statement, values));
+  }
+
+  // Each statement is its own transaction, and a deadlock (40P01) or serialization failure
+  // (40001) rolled all of it back: it runs again after a random pause (so that two transactions
+  // that met do not meet again in step), until queryTimeoutMillis after the first attempt.
+  async #runRetrying(config: TimedQueryConfig): Promise<QueryResult> {
+    const deadline = performance.now() + this.#queryTimeoutMillis;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#run(config);
+      } catch (error) {
+        const pause = Math.random() * Math.min(MAX_RETRY_PAUSE_MILLIS, 2 ** attempt);
+        if (!isTransactionConflict(error) || performance.now() + pause >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
   }
 
   // Like pool.query, which hides the connection: a connection that failed is destroyed.
   async #run(config: TimedQueryConfig): Promise<QueryResult> {
-    const client = await this.#usePool().connect();
-    // A checked-out client has no pool listener: a connection dropped during the statement would
-    // be an unhandled 'error' event. The statement reports it instead.
-    client.on("error", ignoreIdleClientError);
+    const client = await this.#checkOut();
     let failure: unknown;
     try {
       return await this.#send(client, config);
@@ -268,9 +342,57 @@ export class PostgresRecordStore extends BaseRecordStore {
       failure = error;
       throw error;
     } finally {
-      client.removeListener("error", ignoreIdleClientError);
-      client.release(failure as Error | undefined);
+      this.#checkIn(client, failure);
     }
+  }
+
+  // A pooled connection, its settings checked on its first use: a role's, a database's or the
+  // session's own synchronous_commit can differ between connections of one pool, and a new
+  // connection after a restart may reach a server configured differently. One round trip per
+  // new connection, none per operation.
+  async #checkOut({ refuse = this.#requireDurable } = {}): Promise<PoolClient> {
+    const client = await this.#usePool().connect();
+    // A checked-out client has no pool listener: a connection dropped during a statement would
+    // be an unhandled 'error' event. The statement reports it instead.
+    client.on("error", ignoreIdleClientError);
+    if (this.#checkedConnections.has(client)) return client;
+    let problems: string[];
+    try {
+      problems = durabilityProblems(await this.#readServerDurability(client)).map(({ message, ...details }) => {
+        this.#warnOnce(message, details);
+        return message;
+      });
+    } catch (error) {
+      this.#checkIn(client, error);
+      throw error;
+    }
+    if (problems.length === 0 || !this.#requireDurable) {
+      this.#checkedConnections.add(client);
+      return client;
+    }
+    // Not marked as checked: describeDurability() only reads from it, and the next use checks again.
+    if (!refuse) return client;
+    const refused = new NotDurableServerError(problems);
+    // Destroyed, not pooled: once the settings are fixed, the next connection finds them fixed.
+    this.#checkIn(client, refused);
+    throw refused;
+  }
+
+  // Releasing with an error destroys the connection instead of reusing a broken one.
+  #checkIn(client: PoolClient, failure?: unknown): void {
+    client.removeListener("error", ignoreIdleClientError);
+    client.release(failure as Error | undefined);
+  }
+
+  async #readServerDurability(client: ServedClient): Promise<PostgresServerDurability> {
+    const { rows } = await this.#send(client, this.#statement(DURABILITY_SETTINGS_SQL));
+    return serverDurability(serverAddress(client.host, client.port), rows[0]);
+  }
+
+  #warnOnce(message: string, details: Record<string, unknown>): void {
+    if (this.#reportedWarnings.has(message)) return;
+    this.#reportedWarnings.add(message);
+    reportWarning({ backend: BACKEND, kind: "durability", message, details });
   }
 
   async #send(client: PoolClient, config: TimedQueryConfig): Promise<QueryResult> {
@@ -307,7 +429,7 @@ export class PostgresRecordStore extends BaseRecordStore {
     try {
       await this.#tables.get();
     } catch (error) {
-      if (error instanceof PersistError) throw error;
+      if (error instanceof PersistError || error instanceof NotDurableServerError) throw error;
       throw new TablePreparationError(this.tableName, error);
     }
   }
@@ -325,7 +447,8 @@ export class PostgresRecordStore extends BaseRecordStore {
   }
 
   async #tablesExist(client?: PoolClient): Promise<boolean> {
-    const names = [this.sql.qualifiedName, this.sql.floorTableName, this.sql.writeFunction, this.sql.deleteFunction];
+    const { qualifiedName, floorTableName, writeFunction, deleteFunction, batchFunction } = this.sql;
+    const names = [qualifiedName, floorTableName, writeFunction, deleteFunction, batchFunction];
     const describe = this.#statement(this.sql.describeTable, names);
     const result = await (client === undefined ? this.#run(describe) : this.#send(client, describe));
     const { present, comment } = result.rows[0] as { present: boolean; comment: string | null };
@@ -341,10 +464,7 @@ export class PostgresRecordStore extends BaseRecordStore {
   }
 
   async #transaction<T>(body: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.#usePool().connect();
-    // A checked-out client has no pool listener: a connection dropped between two statements
-    // would be an unhandled 'error' event. The next statement reports it instead.
-    client.on("error", ignoreIdleClientError);
+    const client = await this.#checkOut();
     let broken: unknown;
     try {
       await this.#send(client, this.#statement("BEGIN"));
@@ -355,9 +475,7 @@ export class PostgresRecordStore extends BaseRecordStore {
       broken = await this.#rollback(client, error);
       throw error;
     } finally {
-      client.removeListener("error", ignoreIdleClientError);
-      // Releasing with an error destroys the connection instead of reusing a broken one.
-      client.release(broken as Error | undefined);
+      this.#checkIn(client, broken);
     }
   }
 
@@ -370,6 +488,37 @@ export class PostgresRecordStore extends BaseRecordStore {
     } catch (rollbackError) {
       return rollbackError;
     }
+  }
+
+  /** A stored row's revision; a row without one (SQL NULL) or beyond a double's exact range is corrupt. */
+  #storedRevision(stored: string | null, context: PersistErrorContext): number {
+    const revision = Number(stored);
+    if (stored !== null && Number.isSafeInteger(revision) && revision >= 0) return revision;
+    throw this.#corrupt(`its revision is ${stored === null ? "SQL NULL" : stored}, not a revision`, context);
+  }
+
+  // A listed row must be one a read can reach: a key core accepts, and a revision.
+  #listedRecord(namespace: string, row: { parts: string; revision: string | null }, context: PersistErrorContext) {
+    const parts: unknown = JSON.parse(row.parts);
+    const problem = recordKeyProblem({ namespace, parts });
+    if (problem !== undefined) {
+      throw this.#corrupt(
+        `the stored key ${row.parts} of namespace ${JSON.stringify(namespace)} is not a key (${problem})`,
+        context,
+      );
+    }
+    const key = parts as string[];
+    return {
+      parts: key,
+      revision: this.#storedRevision(row.revision, { ...context, record: { namespace, parts: key } }),
+    };
+  }
+
+  #corrupt(problem: string, context: PersistErrorContext): CorruptDataError {
+    return new CorruptDataError(`the row in ${this.tableName} is not a record: ${problem}; it was left in place`, {
+      ...context,
+      outcome: "not-applied",
+    });
   }
 
   #statement(statement: NamedStatement | string, values?: unknown[]): TimedQueryConfig {
@@ -434,9 +583,12 @@ function serverTimeouts(
   return { statementTimeoutMillis, lockTimeoutMillis };
 }
 
-// Key ids are compared as plain strings: any total order serves, as long as every process uses it.
-function compareIds(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+function booleanOption(option: string, value: unknown): boolean {
+  if (value === undefined || typeof value === "boolean") return value === true;
+  throw new InvalidOptionError(`${option} must be true or false, got ${JSON.stringify(value)}`, {
+    backend: BACKEND,
+    operation: "create",
+  });
 }
 
 /** The key parts a cursor of {@link PostgresRecordStore.list} carries: the last key of the previous page. */

@@ -11,6 +11,12 @@ export const SCHEMA_VERSION = 1;
 /** The format of each stored value (column `format`); a later release can migrate rows on read. */
 export const RECORD_FORMAT = 1;
 
+/**
+ * The SQLSTATE the write and delete functions raise for a stored record without a revision (a
+ * table made by hand without the NOT NULL constraints): the change is refused, the row left.
+ */
+export const CORRUPT_RECORD_SQLSTATE = "PK001";
+
 const COMMENT_PREFIX = "persist-kit record table, schema version ";
 const SCHEMA_VERSION_IN_COMMENT = /^persist-kit record table, schema version (\d+)$/;
 
@@ -44,7 +50,9 @@ export interface RecordTableSql {
   writeFunction: string;
   /** `"schema"."table_delete"(...)`: the signature of the function behind {@link RecordTableSql.delete}, for `to_regprocedure`. */
   deleteFunction: string;
-  /** Whether both tables and both functions exist (parameters: their names), and the record table's comment (which carries the schema version). */
+  /** `"schema"."table_batch"(...)`: the signature of the function behind {@link RecordTableSql.writeMany}, for `to_regprocedure`. */
+  batchFunction: string;
+  /** Whether both tables and the three functions exist (parameters: their names), and the record table's comment (which carries the schema version). */
   describeTable: string;
   /** Takes a transaction-scoped advisory lock keyed by the schema name (parameter $1). */
   lockSchema: string;
@@ -54,11 +62,16 @@ export interface RecordTableSql {
   createFloorTable: string;
   createWriteFunction: string;
   createDeleteFunction: string;
+  createBatchFunction: string;
   createSignalView: string;
   commentTable: string;
   /** The statements that create everything, in order (after `createSchema`): run them to prepare by hand. */
   setup: readonly string[];
-  /** Parameters: {@link readValues}. Columns: `json` (text, null when absent), `revision`, `format`. */
+  /**
+   * Parameters: {@link readValues}. Columns: `stored` (whether the key has a row), `live` (not
+   * expired), `json` (the value as text; null when absent or expired, and for a value that is SQL
+   * NULL), `revision` (the row's, or its group's floor when there is no row), `format`.
+   */
   read: NamedStatement;
   /** Parameters: {@link writeValues}. Columns: `written` (the new revision, null when not applied), `current`. */
   write: NamedStatement;
@@ -66,10 +79,14 @@ export interface RecordTableSql {
   delete: NamedStatement;
   /** Parameters: namespace, lower bound, upper bound, cursor (all `text[]` or null), limit. Columns: `parts` (JSON text), `revision`. */
   list: NamedStatement;
-  /** Creates the missing floors (at 0) of groups $1 (namespaces) / $2 (first parts), in key order: run on its own before a batch. */
+  /** Creates the missing floors (at 0) of the groups of a batch, in key order; parameters: the first two of {@link writeManyValues}. Run on its own before {@link RecordTableSql.writeMany}. */
   createFloors: NamedStatement;
-  /** Share-locks the floors of groups $1 (namespaces) / $2 (first parts), in key order: the first statement of a batch. */
-  lockFloors: NamedStatement;
+  /**
+   * Parameters: {@link writeManyValues}. Writes every entry in one statement, so in one
+   * transaction: share-locks the batch's floors, then writes the records, both in key order.
+   * Column: `written` (how many entries).
+   */
+  writeMany: NamedStatement;
   /** Deletes expired records, locking their groups' floors first and raising them to keep their revisions. Column: `deleted`. */
   deleteExpired: NamedStatement;
 }
@@ -128,6 +145,23 @@ export function writeValues(
   return [location.namespace, location.key, json, options.ttlMs ?? null, revision, below];
 }
 
+/**
+ * The parameters of {@link RecordTableSql.writeMany}: the namespaces, the keys (each a JSON array
+ * of its parts), the JSON texts and the TTL, entry by entry in the order given; the last entry of
+ * a key given twice wins.
+ */
+export function writeManyValues(
+  entries: readonly { location: RecordLocation; json: string }[],
+  ttlMs?: number | undefined,
+): unknown[] {
+  return [
+    entries.map(({ location }) => location.namespace),
+    entries.map(({ location }) => JSON.stringify(location.key)),
+    entries.map(({ json }) => json),
+    ttlMs ?? null,
+  ];
+}
+
 /** The parameters of {@link RecordTableSql.delete}: unconditional unless given. */
 export function deleteValues(location: RecordLocation, condition?: RecordCondition): unknown[] {
   const { revision, below } = conditionValues(condition);
@@ -173,6 +207,7 @@ export function recordTableSql(schema: string, table: string): RecordTableSql {
   const signalView = `${quoteIdentifier(schema)}.${quoteIdentifier(`${table}_signals`)}`;
   const writeFn = `${quoteIdentifier(schema)}.${quoteIdentifier(`${table}_write`)}`;
   const deleteFn = `${quoteIdentifier(schema)}.${quoteIdentifier(`${table}_delete`)}`;
+  const batchFn = `${quoteIdentifier(schema)}.${quoteIdentifier(`${table}_batch`)}`;
   const live = "(expires_at IS NULL OR expires_at > now())";
   // COLLATE "C": keys compare byte for byte, so two spellings of one accented letter stay two
   // keys whatever the database's default collation, and list order is the same everywhere.
@@ -200,16 +235,17 @@ SELECT key[1] AS strategy_name, key[2] AS symbol, value AS signal, revision, cre
 FROM ${records} WHERE namespace = '${SIGNAL_NAMESPACE}' AND cardinality(key) = 2 AND ${live}`;
   const createWriteFunction = writeFunction(writeFn, records, floors);
   const createDeleteFunction = deleteFunction(deleteFn, records, floors);
+  const createBatchFunction = batchFunction(batchFn, writeFn, floors);
   const commentTable = `COMMENT ON TABLE ${records} IS '${COMMENT_PREFIX}${SCHEMA_VERSION}'`;
-  const groups = "unnest($1::text[], $2::text[]) AS g(namespace, group_key)";
   return {
     qualifiedName: records,
     floorTableName: floors,
     signalViewName: signalView,
     writeFunction: `${writeFn}(text,text[],json,bigint,bigint,bigint)`,
     deleteFunction: `${deleteFn}(text,text[],bigint,bigint)`,
+    batchFunction: `${batchFn}(text[],text[],json[],bigint)`,
     describeTable: `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL
-  AND to_regprocedure($3) IS NOT NULL AND to_regprocedure($4) IS NOT NULL AS present,
+  AND to_regprocedure($3) IS NOT NULL AND to_regprocedure($4) IS NOT NULL AND to_regprocedure($5) IS NOT NULL AS present,
   obj_description(to_regclass($1), 'pg_class') AS comment`,
     // Two sessions running CREATE ... IF NOT EXISTS at once can both find the name free, and one
     // then fails on a unique index of the catalog; the lock makes them take turns.
@@ -220,17 +256,29 @@ FROM ${records} WHERE namespace = '${SIGNAL_NAMESPACE}' AND cardinality(key) = 2
     createFloorTable,
     createWriteFunction,
     createDeleteFunction,
+    createBatchFunction,
     createSignalView,
     commentTable,
-    setup: [createTable, createFloorTable, createWriteFunction, createDeleteFunction, createSignalView, commentTable],
+    setup: [
+      createTable,
+      createFloorTable,
+      createWriteFunction,
+      createDeleteFunction,
+      createBatchFunction,
+      createSignalView,
+      commentTable,
+    ],
     // The value is read as text, exactly as written: pg's json parser can be replaced
-    // process-wide (types.setTypeParser). An expired record reads absent with its own revision;
-    // an absent one with its group's floor, looked up only then. One snapshot sees both, and a
-    // delete removes the record and raises the floor in one transaction.
+    // process-wide (types.setTypeParser), and the JSON text null stays apart from SQL NULL. An
+    // expired record reads absent with its own revision; an absent one with its group's floor,
+    // looked up only then. One snapshot sees both, and a delete removes the record and raises
+    // the floor in one transaction. `live` is never NULL for a row, so its absence marks no row.
     read: named(
       "read",
-      `SELECT CASE WHEN stored.live THEN stored.value::text END AS json, stored.format,
-  COALESCE(stored.revision, (SELECT floor FROM ${floors} WHERE namespace = $1::text AND group_key = ($2::text[])[1]), 0) AS revision
+      `SELECT stored.live IS NOT NULL AS stored, stored.live, CASE WHEN stored.live THEN stored.value::text END AS json, stored.format,
+  CASE WHEN stored.live IS NULL
+    THEN COALESCE((SELECT floor FROM ${floors} WHERE namespace = $1::text AND group_key = ($2::text[])[1]), 0)
+    ELSE stored.revision END AS revision
 FROM (SELECT 1) AS one LEFT JOIN LATERAL (
   SELECT value, format, revision, ${live} AS live FROM ${records} WHERE namespace = $1::text AND key = $2::text[]
 ) AS stored ON true`,
@@ -254,14 +302,11 @@ ORDER BY key LIMIT $5`,
     createFloors: named(
       "create_floors",
       `INSERT INTO ${floors} (namespace, group_key, floor)
-SELECT DISTINCT g.namespace COLLATE "C", g.group_key COLLATE "C", 0::bigint FROM ${groups} ORDER BY 1, 2
+SELECT DISTINCT e.namespace COLLATE "C", (e.key::json ->> 0) COLLATE "C", 0::bigint
+FROM unnest($1::text[], $2::text[]) AS e(namespace, key) ORDER BY 1, 2
 ON CONFLICT (namespace, group_key) DO NOTHING`,
     ),
-    lockFloors: named(
-      "lock_floors",
-      `SELECT 1 FROM ${floors} WHERE (namespace, group_key) IN (SELECT * FROM ${groups})
-ORDER BY namespace, group_key FOR SHARE`,
-    ),
+    writeMany: named("write_many", `SELECT written FROM ${batchFn}($1::text[], $2::text[], $3::json[], $4::bigint)`),
     // Floors first, in key order, then the records: the order every delete and batch takes them in.
     // A record rewritten meanwhile is checked again on its newest version and kept.
     deleteExpired: named(
@@ -302,6 +347,13 @@ SELECT count(*)::int AS deleted FROM expired`,
 // A group's first write creates its floor row at 0 (a floor of 0 is no floor); a delete raises
 // the floor to at least the revision it stores, in the same transaction as it removes the record.
 
+// Right after a record's row is locked: a row without a revision cannot decide a condition, and
+// writing over it would hide the damage. Raised as its own SQLSTATE, which the client reports as
+// corrupt data; the statement rolls back and the row stays as it is.
+const refuseWithoutRevision = `IF FOUND AND stored IS NULL THEN
+    RAISE EXCEPTION 'the stored record has no revision (SQL NULL)' USING ERRCODE = '${CORRUPT_RECORD_SQLSTATE}';
+  END IF;`;
+
 // $1 namespace, $2 key, $3 JSON, $4 TTL ms or NULL, $5 { revision } or NULL, $6 { below } or
 // NULL. Columns: written (the new revision, NULL when not applied), current_revision (the
 // revision the condition was decided on, which is the one stored when not applied).
@@ -319,6 +371,7 @@ DECLARE
 BEGIN
   -- A stored record, live or expired: its revision decides, under its row lock.
   SELECT r.revision INTO stored FROM ${records} AS r WHERE ${keyIs} FOR UPDATE;
+  ${refuseWithoutRevision}
   IF NOT FOUND THEN
     -- An absent key: its group's floor decides, shared with other writers, exclusive of deletes.
     SELECT f.floor INTO current_revision FROM ${floors} AS f WHERE ${groupIs} FOR SHARE;
@@ -330,6 +383,7 @@ BEGIN
     -- A fresh snapshot, taken with the floor locked: a first write of this key that committed
     -- meanwhile is seen here.
     SELECT r.revision INTO stored FROM ${records} AS r WHERE ${keyIs} FOR UPDATE;
+    ${refuseWithoutRevision}
   END IF;
   IF stored IS NOT NULL THEN
     current_revision := stored;
@@ -402,6 +456,7 @@ BEGIN
   -- or waits for this delete.
   SELECT r.revision, (r.expires_at IS NULL OR r.expires_at > now()) INTO stored, live
   FROM ${records} AS r WHERE ${keyIs} FOR UPDATE;
+  ${refuseWithoutRevision}
   IF stored IS NULL THEN
     live := false;
   ELSE
@@ -415,6 +470,40 @@ BEGIN
   END IF;
   UPDATE ${floors} AS f SET floor = GREATEST(f.floor, ${nextRevision("current_revision", below)})
   WHERE ${groupIs} RETURNING f.floor INTO raised;
+END
+$persist_kit$`;
+}
+
+// $1 namespaces, $2 keys (each a JSON array of its parts), $3 values, $4 TTL ms or NULL: the
+// entries of one batch. One statement, so one transaction: all of them or none. The floors of
+// its groups (created beforehand, on their own, so their creation never makes other writers
+// wait) are share-locked first, then the records are written through the write function, both in
+// key order (byte order, as the primary keys sort), whatever order the caller gave: two batches
+// on the same keys, and a batch and a delete (floor, then record), always lock in the same order.
+// An entry given twice is written twice, in the order given, so the last one wins.
+function batchFunction(name: string, writeFn: string, floors: string): string {
+  const entries = "unnest(p_namespaces, p_keys, p_values) WITH ORDINALITY AS e(namespace, key, value, position)";
+  return `CREATE OR REPLACE FUNCTION ${name}(p_namespaces text[], p_keys text[], p_values json[], p_ttl_ms bigint,
+  OUT written integer)
+LANGUAGE plpgsql VOLATILE AS $persist_kit$
+DECLARE
+  entry record;
+BEGIN
+  PERFORM 1 FROM ${floors} AS f
+  WHERE (f.namespace, f.group_key) IN (SELECT e.namespace, e.key::json ->> 0 FROM ${entries})
+  ORDER BY f.namespace, f.group_key FOR SHARE;
+  written := 0;
+  FOR entry IN
+    SELECT sorted.namespace, sorted.key, sorted.value FROM (
+      SELECT e.namespace COLLATE "C" AS namespace, e.value, e.position,
+        ARRAY(SELECT p.part FROM json_array_elements_text(e.key::json) WITH ORDINALITY AS p(part, n) ORDER BY p.n) COLLATE "C" AS key
+      FROM ${entries}
+    ) AS sorted
+    ORDER BY sorted.namespace, sorted.key, sorted.position
+  LOOP
+    PERFORM ${writeFn}(entry.namespace, entry.key, entry.value, p_ttl_ms, NULL, NULL);
+    written := written + 1;
+  END LOOP;
 END
 $persist_kit$`;
 }

@@ -212,104 +212,93 @@ describe("writes and conditional deletes of absent keys racing from several conn
 });
 
 /**
- * A pool whose connections stop before the n-th `write` statement they send until `open(n)`;
- * `reached(n)` resolves once that statement is waiting. Only batches send writes on a checked-out client.
+ * Holds a row lock in an open transaction of another connection, so that a batch (one statement
+ * on the server) stops on that row in the middle: `SELECT ... FOR UPDATE` on a stored record, or
+ * an uncommitted `INSERT` of an absent one. Roll it back to let the batch go on.
  */
-function gatedPool(): { pool: pg.Pool; reached(n: number): Promise<void>; open(n: number): void } {
-  const gates = new Map<
-    number,
-    { reached: () => void; isReached: Promise<void>; open: () => void; isOpen: Promise<void> }
-  >();
-  const gate = (n: number) => {
-    let existing = gates.get(n);
-    if (existing === undefined) {
-      let reached = () => {};
-      let open = () => {};
-      const isReached = new Promise<void>((resolve) => (reached = resolve));
-      const isOpen = new Promise<void>((resolve) => (open = resolve));
-      existing = { reached, isReached, open, isOpen };
-      gates.set(n, existing);
-    }
-    return existing;
-  };
-  let writes = 0;
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
-  pool.on("connect", (client) => {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-    const gated = async (...args: unknown[]) => {
-      const config = args[0];
-      const name = typeof config === "object" && config !== null && "name" in config ? String(config.name) : "";
-      if (name.startsWith("persist_kit_write_")) {
-        const current = gate(writes++);
-        current.reached();
-        await current.isOpen;
-      }
-      return query(...args);
-    };
-    client.query = gated as typeof client.query;
-  });
-  return { pool, reached: (n) => gate(n).isReached, open: (n) => gate(n).open() };
+async function blocker(text: string, values: unknown[]): Promise<pg.Client> {
+  // A connection of its own: the admin pool stays free for watching the batch.
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query("BEGIN");
+  await client.query(text, values);
+  return client;
+}
+
+/** Resolves once the table's batch function waits for the lock `holder` holds. */
+async function batchWaitsFor(store: PostgresRecordStore, holder: pg.Client): Promise<void> {
+  const { processID } = holder as unknown as { processID: number };
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const { rows } = await admin.query(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE $1 AND $2::int = ANY (pg_blocking_pids(pid))",
+      [`%${store.table}_batch"(%`, processID],
+    );
+    if (rows[0].n > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error("the batch never waited for the lock");
 }
 
 describe("batches take floors before records, like deletes and deleteExpired: no deadlock", () => {
-  it("a batch writing a key another session created after it began, then an absent key of the group, while a delete of the first waits", async () => {
-    const table = `records_${++tables}`;
-    const { pool, reached, open } = gatedPool();
-    const batchStore = new PostgresRecordStore({ pool, schema, table });
-    const other = new PostgresRecordStore({ connectionString: url, schema, table });
-    try {
-      await other.ping();
-      const x = key("G", "x");
-      const y = key("G", "y");
-      const batch = batchStore.writeMany([
-        { key: x, json: '{"b":1}' },
-        { key: y, json: '{"b":1}' },
-      ]);
-      await reached(0); // the batch holds its floor locks and is about to write G:x
-      expect(await other.write(x, '{"o":1}')).toEqual({ applied: true, revision: 1 });
-      open(0);
-      await reached(1); // G:x written (locked by the batch), G:y next
-      const deleted = other.delete(x);
-      expect(await stillPending(deleted, 300)).toBe(true);
-      open(1);
-      await expect(batch).resolves.toBeUndefined();
-      expect(await deleted).toEqual({ applied: true, revision: 3 });
-      expect(await other.read(x)).toEqual({ found: false, revision: 3 });
-      expect(await other.read(y)).toEqual({ found: true, json: '{"b":1}', revision: 1 });
-    } finally {
-      await batchStore.close();
-      await other.close();
-      await pool.end();
-    }
-  });
+  it("a batch writing a key another session created after it began, then an absent key of the group, while a delete of the first waits", () =>
+    withStore(async (store) => {
+      const [a, x, y] = [key("G", "a"), key("G", "x"), key("G", "y")];
+      await store.write(a, "0");
+      const lockA = await blocker(`SELECT 1 FROM ${store.tableName} WHERE key = $1 FOR UPDATE`, [a.parts]);
+      const holdY = await blocker(
+        `INSERT INTO ${store.tableName} (namespace, key, value, revision) VALUES ('lin', $1, '0', 99)`,
+        [y.parts],
+      );
+      const other = new PostgresRecordStore({ connectionString: url, schema, table: store.table });
+      try {
+        const batch = store.writeMany([
+          { key: y, json: '{"b":1}' },
+          { key: x, json: '{"b":1}' },
+          { key: a, json: '{"b":1}' },
+        ]);
+        await batchWaitsFor(store, lockA); // it holds the group's floor FOR SHARE and waits for G:a
+        expect(await other.write(x, '{"o":1}')).toEqual({ applied: true, revision: 1 });
+        await lockA.query("COMMIT");
+        await batchWaitsFor(store, holdY); // G:a and G:x written, G:y waits
+        const deleted = other.delete(x);
+        expect(await stillPending(deleted, 300)).toBe(true);
+        await holdY.query("ROLLBACK");
+        await expect(batch).resolves.toBeUndefined();
+        expect(await deleted).toEqual({ applied: true, revision: 3 });
+        expect(await other.read(x)).toEqual({ found: false, revision: 3 });
+        expect(await other.read(y)).toEqual({ found: true, json: '{"b":1}', revision: 1 });
+      } finally {
+        await lockA.end();
+        await holdY.end();
+        await other.close();
+      }
+    }));
 
-  it("deleteExpired while a batch that rewrites an expired record holds its group's floor", async () => {
-    const table = `records_${++tables}`;
-    const { pool, reached, open } = gatedPool();
-    const batchStore = new PostgresRecordStore({ pool, schema, table });
-    const other = new PostgresRecordStore({ connectionString: url, schema, table });
-    try {
+  it("deleteExpired while a batch that rewrites an expired record holds its group's floor", () =>
+    withStore(async (store) => {
       const x = key("E", "x");
-      await other.write(x, "1", { ttlMs: 60_000 });
-      await admin.query(`UPDATE ${other.tableName} SET expires_at = now() - interval '1 millisecond'`);
-      const batch = batchStore.writeMany([
-        { key: x, json: "2" },
-        { key: key("E", "y"), json: "2" },
-      ]);
-      await reached(0);
-      const expired = other.deleteExpired();
-      expect(await stillPending(expired, 300)).toBe(true);
-      open(0);
-      open(1);
-      await expect(batch).resolves.toBeUndefined();
-      expect(await expired).toBe(0); // rewritten meanwhile without a TTL: kept
-      expect(await other.read(x)).toEqual({ found: true, json: "2", revision: 2 });
-    } finally {
-      await batchStore.close();
-      await other.close();
-      await pool.end();
-    }
-  });
+      await store.write(x, "1", { ttlMs: 60_000 });
+      await admin.query(`UPDATE ${store.tableName} SET expires_at = now() - interval '1 millisecond'`);
+      const lockX = await blocker(`SELECT 1 FROM ${store.tableName} WHERE key = $1 FOR UPDATE`, [x.parts]);
+      const other = new PostgresRecordStore({ connectionString: url, schema, table: store.table });
+      try {
+        const batch = store.writeMany([
+          { key: key("E", "y"), json: "2" },
+          { key: x, json: "2" },
+        ]);
+        await batchWaitsFor(store, lockX); // floor E held FOR SHARE, waiting for E:x
+        const expired = other.deleteExpired();
+        expect(await stillPending(expired, 300)).toBe(true);
+        await lockX.query("COMMIT");
+        await expect(batch).resolves.toBeUndefined();
+        expect(await expired).toBe(0); // rewritten meanwhile without a TTL: kept
+        expect(await other.read(x)).toEqual({ found: true, json: "2", revision: 2 });
+      } finally {
+        await lockX.end();
+        await other.close();
+      }
+    }));
 });
 
 describe("revisions near 2^52 come back exact from bigint columns", () => {

@@ -1,4 +1,5 @@
 // Conditional writes and deletes from several processes on one key: exactly one winner per round.
+// writeMany from two processes on the same keys in opposite orders: no call fails.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface, type Interface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -9,6 +10,7 @@ import { PostgresRecordStore } from "../src/index.js";
 import { adminPool, dropSchemas, testDatabaseUrl, uniqueName } from "./postgres-test-env.js";
 
 const RACER = fileURLToPath(new URL("./fixtures/record-racer.mjs", import.meta.url));
+const BATCH_RACER = fileURLToPath(new URL("./fixtures/write-many-racer.mjs", import.meta.url));
 const PROCESSES = 8;
 const ROUNDS = Number(process.env.PERSIST_KIT_RACE_ROUNDS) || 200;
 const schema = uniqueName("pk_race");
@@ -104,4 +106,56 @@ describe(`${PROCESSES} processes racing conditional changes on one key`, () => {
     },
     60_000 + ROUNDS * 1_000,
   );
+});
+
+interface BatchRacer {
+  start(): void;
+  result: Promise<{ failed: number; failures: Record<string, number> }>;
+  exited: Promise<unknown>;
+}
+
+async function startBatchRacer(request: object): Promise<BatchRacer> {
+  const child = spawn(process.execPath, [BATCH_RACER, JSON.stringify(request)], { stdio: ["pipe", "pipe", "inherit"] });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+  expect((await lines.next()).value).toBe("ready");
+  return {
+    start: () => child.stdin?.end("go\n"),
+    result: lines.next().then(({ value }) => JSON.parse(value)),
+    exited,
+  };
+}
+
+describe("writeMany from two processes on the same 10 keys in opposite orders", () => {
+  const CALLS = 200; // per process: 400 in all
+  const keys = Array.from({ length: 10 }, (_, index) => ({
+    namespace: "batch",
+    parts: [`s${index % 3}`, `k${index}`],
+  }));
+
+  // The second case is what `ALTER ROLE bot SET default_transaction_isolation = 'serializable'`
+  // gives every session: the batches then fail with serialization failures (40001) unless retried.
+  it.each([
+    ["the server's default isolation", {}],
+    [
+      "sessions whose transactions default to serializable",
+      { options: "-c default_transaction_isolation=serializable" },
+    ],
+  ])("%s: none of the 400 calls fails", async (_, poolConfig) => {
+    const options = { connectionString: url, schema, table: uniqueName("batches"), poolConfig };
+    const racers = await Promise.all([
+      startBatchRacer({ options, keys, calls: CALLS }),
+      startBatchRacer({ options, keys: [...keys].reverse(), calls: CALLS }),
+    ]);
+    try {
+      for (const racer of racers) racer.start();
+      const results = await Promise.all(racers.map((racer) => racer.result));
+      expect(results).toEqual([
+        { failed: 0, failures: {} },
+        { failed: 0, failures: {} },
+      ]);
+    } finally {
+      await Promise.all(racers.map((racer) => racer.exited));
+    }
+  });
 });

@@ -1,9 +1,18 @@
-// The record store's own promises on PostgreSQL: revisions and floors, what the rows hold, the
-// floor race under READ COMMITTED, list paging, writeMany atomic and deadlock-free, close.
-import type { RecordKey } from "@persist-kit/core";
+// The record store's own promises on PostgreSQL: revisions and floors, what the rows hold, rows
+// that are not records, the floor race under READ COMMITTED, list paging, writeMany atomic and
+// deadlock-free, close.
+import { makeSignalRow } from "@persist-kit/contract";
+import { CorruptDataError, type RecordKey } from "@persist-kit/core";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deleteValues, PostgresRecordStore, readValues, recordLocation, writeValues } from "../src/index.js";
+import {
+  deleteValues,
+  PersistPostgres,
+  PostgresRecordStore,
+  readValues,
+  recordLocation,
+  writeValues,
+} from "../src/index.js";
 import { adminPool, dropSchemas, testDatabaseUrl, uniqueName } from "./postgres-test-env.js";
 
 const schema = uniqueName("pk_records");
@@ -59,6 +68,20 @@ async function inOpenTransaction(body: (client: pg.PoolClient) => Promise<void>)
   await client.query("BEGIN");
   await body(client);
   return client;
+}
+
+/** Waits until a statement of the store's own connections waits for a lock. */
+async function waitForLockWait(store: PostgresRecordStore): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const { rows } = await admin.query(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'persist-kit' AND wait_event_type = 'Lock' AND query LIKE $1",
+      [`%${store.table}%`],
+    );
+    if (rows[0].n > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error("no statement of the store waited for a lock");
 }
 
 describe("revisions and floors", () => {
@@ -117,6 +140,111 @@ describe("revisions and floors", () => {
       await admin.query(`UPDATE ${store.tableName} SET format = 2`);
       await expect(store.read(key("f", "x"))).rejects.toThrow(/format 2/);
     }));
+});
+
+describe("a stored row that is not a record is corrupt data, never an absent key", () => {
+  // The table's NOT NULL constraints keep these rows out; a table made by hand without them, or
+  // with them dropped, lets them in.
+  async function withoutConstraints(store: PostgresRecordStore): Promise<void> {
+    await admin.query(
+      `ALTER TABLE ${store.tableName} ALTER COLUMN value DROP NOT NULL, ALTER COLUMN revision DROP NOT NULL, ALTER COLUMN format DROP NOT NULL`,
+    );
+  }
+
+  async function rowsOf(store: PostgresRecordStore): Promise<unknown[]> {
+    const { rows } = await admin.query(
+      `SELECT key, value::text AS value, revision FROM ${store.tableName} ORDER BY key`,
+    );
+    return rows;
+  }
+
+  it("a signal whose value is SQL NULL: reads reject with CorruptDataError naming the key, keys() lists it, the row stays", async () => {
+    const persist = new PersistPostgres({ connectionString: url, schema, table: `records_${++tables}` });
+    try {
+      await persist.writeSignalData("BTC/USDT", "momentum", makeSignalRow(1));
+      await withoutConstraints(persist.records);
+      await admin.query(`UPDATE ${persist.tableName} SET value = NULL`);
+      const read = persist.readSignalData("BTC/USDT", "momentum");
+      await expect(read).rejects.toBeInstanceOf(CorruptDataError);
+      await expect(read).rejects.toMatchObject({
+        strategyName: "momentum",
+        symbol: "BTC/USDT",
+        outcome: "not-applied",
+        message: expect.stringMatching(/"momentum"\/"BTC\/USDT".*SQL NULL/),
+      });
+      await expect(persist.readSignalRecord("BTC/USDT", "momentum")).rejects.toBeInstanceOf(CorruptDataError);
+      const keys = [];
+      for await (const signalKey of persist.keys()) keys.push(signalKey);
+      expect(keys).toEqual([{ strategyName: "momentum", symbol: "BTC/USDT" }]);
+      expect(await rowsOf(persist.records)).toEqual([{ key: ["momentum", "BTC/USDT"], value: null, revision: "1" }]);
+      // Writing the key again replaces the corrupt value under its revision.
+      await persist.writeSignalData("BTC/USDT", "momentum", makeSignalRow(2));
+      expect(await persist.readSignalData("BTC/USDT", "momentum")).toEqual(makeSignalRow(2));
+    } finally {
+      await persist.close();
+    }
+  });
+
+  it("a record whose value is SQL NULL is corrupt, one whose value is the JSON text null is the value null", () =>
+    withStore(async (store) => {
+      await store.write(key("n", "json-null"), "null");
+      await store.write(key("n", "sql-null"), "1");
+      await withoutConstraints(store);
+      await admin.query(`UPDATE ${store.tableName} SET value = NULL WHERE key = $1`, [["n", "sql-null"]]);
+      expect(await store.read(key("n", "json-null"))).toEqual({ found: true, json: "null", revision: 1 });
+      await expect(store.read(key("n", "sql-null"))).rejects.toMatchObject({
+        code: "PERSIST_CORRUPT_DATA",
+        record: { namespace: "risk", parts: ["n", "sql-null"] },
+      });
+      expect((await store.list("risk")).records).toEqual([
+        { parts: ["n", "json-null"], revision: 1 },
+        { parts: ["n", "sql-null"], revision: 1 },
+      ]);
+    }));
+
+  it("a record whose revision or format is SQL NULL: read, write and delete reject with CorruptDataError and leave it", () =>
+    withStore(async (store) => {
+      await store.write(key("v", "no-revision"), "1");
+      await store.write(key("v", "no-format"), "1");
+      await withoutConstraints(store);
+      await admin.query(`UPDATE ${store.tableName} SET revision = NULL WHERE key = $1`, [["v", "no-revision"]]);
+      await admin.query(`UPDATE ${store.tableName} SET format = NULL WHERE key = $1`, [["v", "no-format"]]);
+      const corrupt = { code: "PERSIST_CORRUPT_DATA", outcome: "not-applied" };
+      await expect(store.read(key("v", "no-revision"))).rejects.toMatchObject(corrupt);
+      await expect(store.read(key("v", "no-format"))).rejects.toMatchObject(corrupt);
+      await expect(store.write(key("v", "no-revision"), "2")).rejects.toMatchObject(corrupt);
+      await expect(store.writeMany([{ key: key("v", "no-revision"), json: "2" }])).rejects.toMatchObject(corrupt);
+      await expect(store.delete(key("v", "no-revision"))).rejects.toMatchObject(corrupt);
+      await expect(store.list("risk")).rejects.toMatchObject(corrupt);
+      expect(await rowsOf(store)).toEqual([
+        { key: ["v", "no-format"], value: "1", revision: "1" },
+        { key: ["v", "no-revision"], value: "1", revision: null },
+      ]);
+    }));
+
+  it("a stored key with a NULL part, no parts or two dimensions: list and keys() reject with CorruptDataError naming it", async () => {
+    const persist = new PersistPostgres({ connectionString: url, schema, table: `records_${++tables}` });
+    try {
+      await persist.ping();
+      for (const stored of ["{momentum,NULL}", "{}", "{{momentum,BTC}}"]) {
+        await admin.query(
+          `INSERT INTO ${persist.tableName} (namespace, key, value, revision) VALUES ('signal', $1::text[], '{}', 1)`,
+          [stored],
+        );
+        const keys = async () => {
+          for await (const _ of persist.keys());
+        };
+        await expect(keys()).rejects.toMatchObject({
+          code: "PERSIST_CORRUPT_DATA",
+          message: expect.stringContaining(persist.tableName),
+        });
+        await expect(persist.records.list("signal")).rejects.toBeInstanceOf(CorruptDataError);
+        await admin.query(`DELETE FROM ${persist.tableName}`);
+      }
+    } finally {
+      await persist.close();
+    }
+  });
 });
 
 describe("the floor race under READ COMMITTED", () => {
@@ -270,6 +398,40 @@ describe("writeMany is one transaction, declared atomic", () => {
       } finally {
         await other.close();
       }
+    }));
+
+  it("a deadlock with another transaction rolls the batch back and runs it again, within queryTimeoutMillis", () =>
+    withStore(async (store) => {
+      await store.writeMany([
+        { key: key("dl", "a"), json: "0" },
+        { key: key("dl", "b"), json: "0" },
+      ]);
+      // The other session waits for its own deadlock check much longer than the store's (1 s by
+      // default), so the store's transaction is the one PostgreSQL cancels.
+      const other = await admin.connect();
+      try {
+        await other.query("SET deadlock_timeout = '30s'");
+        await other.query("BEGIN");
+        await other.query(`SELECT 1 FROM ${store.tableName} WHERE key = $1 FOR UPDATE`, [["dl", "b"]]);
+        const batch = store
+          .writeMany([
+            { key: key("dl", "b"), json: "1" },
+            { key: key("dl", "a"), json: "1" },
+          ])
+          .then(
+            () => "written",
+            (error: unknown) => error,
+          );
+        await waitForLockWait(store);
+        // The batch holds a and waits for b; taking a closes the cycle.
+        await other.query(`SELECT 1 FROM ${store.tableName} WHERE key = $1 FOR UPDATE`, [["dl", "a"]]);
+        await other.query("COMMIT");
+        expect(await batch).toBe("written");
+      } finally {
+        other.release();
+      }
+      expect(await store.read(key("dl", "a"))).toMatchObject({ found: true, json: "1" });
+      expect(await store.read(key("dl", "b"))).toMatchObject({ found: true, json: "1" });
     }));
 });
 

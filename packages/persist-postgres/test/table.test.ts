@@ -129,7 +129,7 @@ describe("the table is created on first use, once, safely", () => {
     }
   });
 
-  it("tables made without the write and delete functions (an earlier build) get them on first use", async () => {
+  it("tables made without the write, delete and batch functions (an earlier build) get them on first use", async () => {
     const schema = freshSchema();
     await admin.query(`CREATE SCHEMA "${schema}"`);
     const sql = recordTableSql(schema, "signals");
@@ -141,10 +141,11 @@ describe("the table is created on first use, once, safely", () => {
       await persist.writeSignalData("BTC/USDT", "momentum", makeSignalRow(1));
       expect(await persist.readSignalData("BTC/USDT", "momentum")).toEqual(makeSignalRow(1));
       const functions = await admin.query(
-        "SELECT to_regprocedure($1) IS NOT NULL AS write, to_regprocedure($2) IS NOT NULL AS delete",
-        [sql.writeFunction, sql.deleteFunction],
+        `SELECT to_regprocedure($1) IS NOT NULL AS write, to_regprocedure($2) IS NOT NULL AS delete,
+           to_regprocedure($3) IS NOT NULL AS batch`,
+        [sql.writeFunction, sql.deleteFunction, sql.batchFunction],
       );
-      expect(functions.rows).toEqual([{ write: true, delete: true }]);
+      expect(functions.rows).toEqual([{ write: true, delete: true, batch: true }]);
     } finally {
       await persist.close();
     }
