@@ -1,3 +1,8 @@
+export type {
+  MongoDurabilityReport,
+  MongoServerDurability,
+  MongoWriteConcern,
+} from "./durability.js";
 export { isDuplicateKeyError, isUnavailableError, mongoErrorRules } from "./errors.js";
 export { MongoRecordStore, type MongoRecordStoreOptions } from "./mongo-record-store.js";
 export { fromUrl, PersistMongo, type PersistMongoOptions } from "./persist-mongo.js";
@@ -5,6 +10,7 @@ export {
   DOCUMENT_FORMAT,
   keyDocumentPrefix,
   keyDocumentRange,
+  parseRecordDocumentId,
   type RecordDocument,
   recordDocumentId,
 } from "./record-document.js";

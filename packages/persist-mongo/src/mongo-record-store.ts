@@ -4,6 +4,7 @@ import {
   CorruptDataError,
   decideCondition,
   errorMessage,
+  InvalidOptionError,
   type ListRequest,
   type PersistError,
   PersistError as PersistErrorClass,
@@ -20,6 +21,14 @@ import {
   wholeNumberOption,
 } from "@persist-kit/core";
 import { type Collection, type Filter, MongoClient, type MongoClientOptions, type WriteConcernSettings } from "mongodb";
+import {
+  checkDurableSettings,
+  describeServers,
+  type MongoDurabilityReport,
+  type MongoWriteConcern,
+  readServerDurability,
+  resolveWriteConcern,
+} from "./durability.js";
 import { isDuplicateKeyError, UnchangedError, wrapMongoError } from "./errors.js";
 import {
   DOCUMENT_FORMAT,
@@ -31,12 +40,11 @@ import {
   recordDocumentId,
   recordDocumentProblem,
 } from "./record-document.js";
+import { ServerClock } from "./server-clock.js";
 
 const BACKEND = "mongo";
 const DEFAULT_DATABASE = "persist_kit";
 const DEFAULT_COLLECTION = "signals";
-// `journal: true` is the driver's spelling of `j: true`: acknowledged once in the on-disk journal.
-const DEFAULT_WRITE_CONCERN: WriteConcernSettings = { w: "majority", journal: true };
 // When crashed writers left a longer chain behind, it is read once this deep and collected.
 const GARBAGE_WINDOW = 100;
 // Keys whose last known head this store remembers (a hint, verified on use); the oldest is forgotten.
@@ -45,8 +53,6 @@ const MAX_HINTS = 10_000;
 const MAX_WALK = 8;
 // Each lost attempt means another writer changed the key; this many in a row is a storm, not a race.
 const MAX_ATTEMPTS = 50;
-// How long a measured server clock offset is trusted before `hello` is asked again.
-const CLOCK_REFRESH_MS = 30_000;
 
 /** Options of {@link MongoRecordStore}. */
 export interface MongoRecordStoreOptions {
@@ -54,8 +60,18 @@ export interface MongoRecordStoreOptions {
   databaseName?: string;
   /** Collection holding the documents of this store alone. Default: `"signals"`. */
   collectionName?: string;
-  /** Write concern of every insert and delete. Default: `{ w: "majority", journal: true }` (`j: true`). */
+  /**
+   * Write concern of every insert and delete; the fields left out keep the default, and the
+   * connection string's or the client's write concern never applies. `w: 0` is refused
+   * (`InvalidOptionError`); `j: false` or a `w` other than `"majority"` is reported as a durability
+   * warning (core's `listenWarning`). Default: `{ w: "majority", journal: true }` (`j: true`).
+   */
   writeConcern?: WriteConcernSettings;
+  /**
+   * Refuse, with `NotDurableError` at construction, a write concern that can lose acknowledged
+   * changes (`j: false`, a `w` other than `"majority"`) instead of warning. Default: `false`.
+   */
+  requireDurable?: boolean;
   /** How long an operation looks for a usable server before it fails. Default: `5000`; URL only. */
   serverSelectionTimeoutMS?: number;
   /** How long opening a TCP connection may take. Default: `5000`; URL only. */
@@ -96,6 +112,7 @@ export class MongoRecordStore extends BaseRecordStore {
   readonly #ownsClient: boolean;
   readonly #collection: RetryingOnce<Collection<RecordDocument>>;
   readonly #clock: ServerClock;
+  readonly #writeConcern: MongoWriteConcern;
   // Key prefix -> the last head this store saw of the key: a change that was the key's latest at
   // some moment. Only a starting point for exact `_id` lookups (see `#head`), never trusted as is.
   readonly #hints = new Map<string, RecordDocument>();
@@ -108,7 +125,20 @@ export class MongoRecordStore extends BaseRecordStore {
     const urlDatabase = typeof connection === "string" ? databaseNameFromUrl(connection) : undefined;
     this.databaseName = options.databaseName ?? urlDatabase ?? DEFAULT_DATABASE;
     this.collectionName = options.collectionName ?? DEFAULT_COLLECTION;
-    const writeConcern = options.writeConcern ?? DEFAULT_WRITE_CONCERN;
+    if (options.requireDurable !== undefined && typeof options.requireDurable !== "boolean") {
+      throw new InvalidOptionError(`requireDurable must be true or false, got ${String(options.requireDurable)}`, {
+        backend: BACKEND,
+        operation: "create",
+      });
+    }
+    const { settings: writeConcern, resolved } = resolveWriteConcern(
+      this.#client,
+      this.databaseName,
+      this.collectionName,
+      options.writeConcern,
+    );
+    checkDurableSettings(resolved, options.requireDurable === true);
+    this.#writeConcern = resolved;
     this.#collection = new RetryingOnce(async () => {
       // After a failed automatic first connect the driver keeps a closed topology; an explicit
       // connect() replaces it. A client passed in is its owner's to connect.
@@ -119,8 +149,29 @@ export class MongoRecordStore extends BaseRecordStore {
   }
 
   /**
+   * What the server does to keep acknowledged changes, judged with the write concern this store
+   * sends: `servers` (from `hello`, `buildInfo` and `serverStatus`), `crashSafe` and `warnings`.
+   * @example
+   * const report = await records.describeDurability();
+   * if (!report.crashSafe) console.warn(report.warnings.join("\n"));
+   */
+  describeDurability(): Promise<MongoDurabilityReport> {
+    const context: PersistErrorContext = { backend: BACKEND, operation: "describe" };
+    return this.lifecycle
+      .run(context, async () => {
+        await this.#collection.get();
+        return describeServers([await readServerDurability(this.#client)], this.#writeConcern);
+      })
+      .catch((error: unknown) => {
+        throw this.wrapError(error, context);
+      });
+  }
+
+  /**
    * Turns every expired record into a deletion (its revision kept, its value dropped) and
    * resolves with how many. Reads never return expired records; this only frees their space.
+   * Each key is the one its document's `_id` names, checked: a document that does not fit is a
+   * `CorruptDataError` naming its `_id`, and nothing after it is deleted.
    */
   async deleteExpired(): Promise<number> {
     const context: PersistErrorContext = { backend: BACKEND, operation: "delete" };
@@ -128,9 +179,8 @@ export class MongoRecordStore extends BaseRecordStore {
       .run(context, async () => {
         const collection = await this.#collection.get();
         const now = new Date(await this.#clock.now());
-        return collection
-          .find({ expiresAt: { $lte: now } }, { projection: { namespace: 1, parts: 1, revision: 1 } })
-          .toArray();
+        const found = await collection.find({ expiresAt: { $lte: now } }).toArray();
+        return found.map((document) => this.#checked(document, context));
       })
       .catch((error: unknown) => {
         throw this.wrapError(error, context);
@@ -532,36 +582,15 @@ export class MongoRecordStore extends BaseRecordStore {
 
   #writeManyError(error: unknown, index: number, count: number, context: PersistErrorContext): PersistError {
     const wrapped = this.wrapError(error, context);
-    const written = index === 0 ? "no entry was written" : `entries 0 to ${index - 1} were written`;
-    const failing = wrapped.outcome === "not-applied" ? "was not written" : "may have been written";
+    const applied = wrapped.outcome !== "not-applied";
+    // "No entry was written" only when the failing one provably was not either.
+    const written = index > 0 ? `entries 0 to ${index - 1} were written, ` : applied ? "" : "no entry was written, ";
+    const failing = applied ? "may have been written" : "was not written";
     const rest = index + 1 < count ? `; entries ${index + 1} to ${count - 1} were not sent` : "";
-    const message = `entry ${index} failed (${errorMessage(error)}): ${written}, entry ${index} ${failing}${rest}`;
+    const message = `entry ${index} failed (${errorMessage(error)}): ${written}entry ${index} ${failing}${rest}`;
     const outcome = index === 0 ? wrapped.outcome : "unknown";
     const ErrorClass = wrapped.constructor as new (message: string, context: PersistErrorContext) => PersistError;
     return new ErrorClass(message, { ...context, outcome, cause: wrapped.cause ?? error });
-  }
-}
-
-/** The server's clock, as an offset to this process's one measured with `hello`'s `localTime`. */
-class ServerClock {
-  readonly #offset: RetryingOnce<{ offsetMs: number; measuredAt: number }>;
-
-  constructor(admin: () => { command(command: object): Promise<Record<string, unknown>> }) {
-    this.#offset = new RetryingOnce(async () => {
-      const sent = Date.now();
-      const { localTime } = await admin().command({ hello: 1 });
-      const received = Date.now();
-      if (!(localTime instanceof Date)) throw new Error("the server's hello reply has no localTime");
-      return { offsetMs: localTime.getTime() - (sent + received) / 2, measuredAt: received };
-    });
-  }
-
-  /** Milliseconds since the epoch on the server's clock, give or take half a round trip. */
-  async now(): Promise<number> {
-    const measured = this.#offset.value;
-    if (measured !== undefined && Date.now() - measured.measuredAt > CLOCK_REFRESH_MS) this.#offset.reset();
-    const { offsetMs } = await this.#offset.get();
-    return Date.now() + offsetMs;
   }
 }
 

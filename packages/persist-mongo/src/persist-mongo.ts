@@ -1,12 +1,13 @@
 import { type PersistError, type PersistOptions, RecordSignalStore } from "@persist-kit/core";
 import type { MongoClient } from "mongodb";
+import type { MongoDurabilityReport } from "./durability.js";
 import { MongoRecordStore, type MongoRecordStoreOptions } from "./mongo-record-store.js";
 
 /** Options of {@link PersistMongo}. */
 export interface PersistMongoOptions extends PersistOptions, MongoRecordStoreOptions {
   /**
-   * Receives what the backend cannot do as configured. This layout needs no TTL index, so nothing
-   * is reported today; kept so existing code compiles. Default: none.
+   * Unused, kept so existing code compiles: this layout needs no TTL index, and durability
+   * warnings go to core's `listenWarning`. Default: none.
    */
   onWarning?: (warning: PersistError) => void;
 }
@@ -39,6 +40,17 @@ export class PersistMongo extends RecordSignalStore<MongoRecordStore> {
     super(records, options);
     this.databaseName = records.databaseName;
     this.collectionName = records.collectionName;
+  }
+
+  /**
+   * What the server does to keep acknowledged writes, judged with the write concern this backend
+   * sends: the server (`hello`, `buildInfo`, `serverStatus`), `crashSafe` and `warnings`.
+   * @example
+   * const report = await persist.describeDurability();
+   * if (!report.crashSafe) console.warn(report.warnings.join("\n"));
+   */
+  describeDurability(): Promise<MongoDurabilityReport> {
+    return this.records.describeDurability();
   }
 
   /**

@@ -1,4 +1,5 @@
-import type { RecordKey } from "@persist-kit/core";
+import { types } from "node:util";
+import { type RecordKey, recordKeyProblem } from "@persist-kit/core";
 
 /** The stored layout's version; a later release migrates documents of older versions on read. */
 export const DOCUMENT_FORMAT = 1;
@@ -85,20 +86,56 @@ export function listDocumentRanges(
   return prefix.length === 0 ? [longer] : [{ _id: keyDocumentRange({ namespace, parts: prefix }) }, longer];
 }
 
-/** Why `document` is not a v1 record document stored under its own `_id`, or `undefined` when it is. */
+/**
+ * The key and base revision an `_id` names, or `undefined` when it is not an `_id` of this layout
+ * spelled exactly as {@link recordDocumentId} spells it. The key is not checked here.
+ * @example parseRecordDocumentId('["signal","momentum","BTC/USDT"]#0000000000000004') // { key: { namespace: "signal", parts: ["momentum", "BTC/USDT"] }, base: 4 }
+ */
+export function parseRecordDocumentId(id: unknown): { key: RecordKey; base: number } | undefined {
+  if (typeof id !== "string") return undefined;
+  // Names may hold `#`, but the JSON array ends in `]`: the last `#` starts the revision.
+  const separator = id.lastIndexOf("#");
+  if (separator < 0) return undefined;
+  let names: unknown;
+  try {
+    names = JSON.parse(id.slice(0, separator));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(names) || names.length < 1 || !names.every((name) => typeof name === "string")) return undefined;
+  const [namespace, ...parts] = names as string[];
+  const key: RecordKey = { namespace: namespace as string, parts };
+  const base = Number(id.slice(separator + 1));
+  // Only the one spelling: the same names spaced or escaped otherwise are another `_id`.
+  return isRevision(base) && recordDocumentId(key, base) === id ? { key, base } : undefined;
+}
+
+/**
+ * Why `document` is not a v1 record document of a valid key stored under its own `_id`, or
+ * `undefined` when it is. The key is taken from the `_id` and checked like every key written
+ * (core's `recordKeyProblem`); the `namespace`, `parts` and `base` fields must say the same.
+ */
 export function recordDocumentProblem(document: Record<string, unknown>): string | undefined {
   const { v, namespace, parts, base, revision, change, value, deleted } = document;
   if (v !== DOCUMENT_FORMAT) return `format ${JSON.stringify(v)} is not ${DOCUMENT_FORMAT}`;
-  if (typeof namespace !== "string" || !Array.isArray(parts) || !parts.every((part) => typeof part === "string")) {
-    return "namespace and parts are not names";
+  const named = parseRecordDocumentId(document._id);
+  if (named === undefined) return "_id is not a key prefix # base revision";
+  const keyProblem = recordKeyProblem(named.key);
+  if (keyProblem !== undefined) return `_id names no valid key: ${keyProblem}`;
+  if (namespace !== named.key.namespace || !sameNames(parts, named.key.parts)) {
+    return "namespace and parts do not match its _id";
   }
   if (!isRevision(base) || !isRevision(revision) || revision <= base) return "base and revision are not revisions";
-  if (document._id !== recordDocumentId({ namespace, parts }, base)) return "_id does not match its key and base";
+  if (base !== named.base) return "base does not match its _id";
   if (typeof change !== "string") return "change is not an id";
   if (!Array.isArray(document.ancestors) || !document.ancestors.every(isAncestor)) return "ancestors are not changes";
   if (deleted === true ? value !== undefined : typeof value !== "string") return "holds neither a value nor a deletion";
-  if (document.expiresAt !== undefined && !(document.expiresAt instanceof Date)) return "expiresAt is not a date";
+  if (document.expiresAt !== undefined && !types.isDate(document.expiresAt)) return "expiresAt is not a date";
   return undefined;
+}
+
+function sameNames(value: unknown, names: readonly string[]): boolean {
+  return Array.isArray(value) && value.length === names.length && value.every((name, index) => name === names[index]);
 }
 
 function isAncestor(value: unknown): boolean {

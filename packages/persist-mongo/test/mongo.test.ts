@@ -299,6 +299,59 @@ describe("the stored documents", () => {
   });
 });
 
+describe("documents written by another program", () => {
+  it("list and keys() take each key from its document's _id and check it: a key that is no valid key is a CorruptDataError naming the _id", async () => {
+    for (const parts of [
+      ["", "BTC/USDT"],
+      ["momentum", "BTC\nUSDT"],
+    ]) {
+      const persist = backend();
+      await persist.writeSignalData("BTC/USDT", "momentum", makeSignalRow(1));
+      const foreign = { namespace: "signal", parts };
+      const id = recordDocumentId(foreign, 0);
+      const value = serializeSignalRow(makeSignalRow(2));
+      await rawCollection(persist).insertOne({
+        _id: id,
+        v: 1,
+        ...foreign,
+        base: 0,
+        revision: 1,
+        change: "c",
+        ancestors: [],
+        value,
+      });
+      const listed = await persist.records.list("signal").catch((caught: PersistError) => caught);
+      expect(listed).toMatchObject({ name: "CorruptDataError", message: expect.stringContaining(id) });
+      const keys = async () => {
+        for await (const _ of persist.keys());
+      };
+      await expect(keys()).rejects.toMatchObject({ name: "CorruptDataError", message: expect.stringContaining(id) });
+      expect(await rawCollection(persist).countDocuments({ _id: id })).toBe(1);
+    }
+  });
+
+  it("deleteExpired takes each key from its document's _id: a document whose fields name another key is a CorruptDataError, and that key stays", async () => {
+    const store = recordStore();
+    await store.write(key("victim"), '"keep"');
+    for (const id of ["foreign-1", recordDocumentId(key("other"), 0)]) {
+      const foreign = { _id: id, v: 1, namespace: "test", parts: ["victim"], base: 0, revision: 1 };
+      await rawCollection(store).insertOne({
+        ...foreign,
+        change: "c",
+        ancestors: [],
+        value: '"x"',
+        expiresAt: new Date(0),
+      });
+      await expect(store.deleteExpired()).rejects.toMatchObject({
+        name: "CorruptDataError",
+        message: expect.stringContaining(id),
+      });
+      expect(await store.read(key("victim"))).toEqual({ found: true, json: '"keep"', revision: 1 });
+      await rawCollection(store).deleteOne({ _id: id });
+    }
+  });
+});
+
 describe("list", () => {
   it("every live key exactly once with limit 1, 2 and 1000; deleted and expired keys are skipped; prefix filters", async () => {
     const store = recordStore();
@@ -366,6 +419,21 @@ describe("writeMany (ordered)", () => {
     );
     expect((await store.read(key("a"))).found).toBe(true);
     expect((await store.read(key("c"))).found).toBe(false);
+  });
+
+  it("when the first entry fails after it was sent, the error says it may have been written, never that no entry was", async () => {
+    const store = recordStore();
+    const tooLarge = JSON.stringify("x".repeat(17 * 1024 * 1024));
+    const error = await store
+      .writeMany([
+        { key: key("a"), json: tooLarge },
+        { key: key("b"), json: '"2"' },
+      ])
+      .catch((caught: PersistError) => caught);
+    expect(error).toMatchObject({ operation: "writeMany", outcome: "unknown" });
+    expect((error as Error).message).toMatch(/: entry 0 may have been written; entries 1 to 1 were not sent/);
+    expect((error as Error).message).not.toMatch(/no entry was written/);
+    expect((await store.read(key("b"))).found).toBe(false);
   });
 
   it("when the first entry fails before anything is sent, the error says no entry was written", async () => {

@@ -8,6 +8,8 @@ import { MongoRecordStore } from "../src/index.js";
 import { uniqueDatabaseName } from "./helpers.js";
 
 const RACERS = 8;
+const WRITERS = 4;
+const WRITES = Number(process.env.PERSIST_KIT_RACE_WRITES ?? 200);
 const ROUNDS = Number(process.env.PERSIST_KIT_RACE_ROUNDS ?? 200);
 const WORKER = fileURLToPath(new URL("./fixtures/race-worker.mjs", import.meta.url));
 const databaseName = uniqueDatabaseName("race");
@@ -80,4 +82,29 @@ describe("conditional changes racing from several processes", () => {
       console.log(`race: ${RACERS} processes x ${ROUNDS} rounds took ${Math.round(performance.now() - started)} ms`);
     }
   }, 1_200_000);
+});
+
+describe("unconditional writes racing from several processes", () => {
+  it(`${WRITERS} processes x ${WRITES} writes on one key: every write applies with a revision of its own, never an error`, async () => {
+    const options = { url, databaseName, collectionName: "burst" };
+    const store = new MongoRecordStore(url, options);
+    const writers = Array.from({ length: WRITERS }, (_, index) => startRacer(options, `writer-${index}`));
+    try {
+      for (const writer of writers) expect(await writer.next()).toBe("ready");
+      for (const writer of writers) writer.child.stdin?.write(`burst ${WRITES}\n`);
+      const results = (await Promise.all(writers.map((writer) => writer.next()))).map(
+        (line) => JSON.parse(line) as { revisions: number[]; errors: string[] },
+      );
+      const errors = results.flatMap((result) => result.errors);
+      const revisions = results.flatMap((result) => result.revisions).sort((a, b) => a - b);
+      console.log(`burst: ${errors.length} of ${WRITERS * WRITES} writes failed`);
+      expect(errors).toEqual([]);
+      expect(revisions).toEqual(Array.from({ length: WRITERS * WRITES }, (_, index) => index + 1));
+      expect((await store.read(key)).revision).toBe(WRITERS * WRITES);
+    } finally {
+      for (const writer of writers) writer.child.stdin?.end("end\n");
+      await Promise.all(writers.map((writer) => new Promise((resolve) => writer.child.once("exit", resolve))));
+      await store.close();
+    }
+  }, 600_000);
 });
