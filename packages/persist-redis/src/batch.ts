@@ -4,6 +4,7 @@ import {
   BackendClosedError,
   type ISignalRow,
   type PersistBase,
+  type PersistError,
   type PersistErrorContext,
   parseSignalRow,
   serializeSignalRow,
@@ -11,7 +12,7 @@ import {
   signalRecordKey,
   wholeNumberOption,
 } from "@persist-kit/core";
-import type { BatchChange, RedisRecordStore } from "./redis-record-store.js";
+import type { BatchChange, BatchResult, RedisRecordStore } from "./redis-record-store.js";
 
 const BACKEND = "redis";
 
@@ -32,10 +33,14 @@ interface BatchTarget {
  * once and are kept in memory, only the last change of each key; they are sent as pipelines of
  * the same script calls `PersistRedis` makes (so every row carries its revision and reads back
  * through `PersistRedis`) when `maxBatchSize` keys are queued and on `flush()`. Reads see queued
- * changes.
+ * changes, also those on their way and those whose pipeline failed; a queued row with a TTL
+ * expires when the TTL runs out from the write call, sent or not.
  *
- * Not crash-safe: queued changes are lost with the process, and a pipeline is not atomic (a
- * failed flush may have stored part of it). Its error is thrown by the next `flush()`.
+ * Not crash-safe, and it says so (`acknowledges: "queued"`, which `PersistSignalAdapter` refuses
+ * unless given `acceptQueuedWrites: true`): queued changes are lost with the process, and a
+ * pipeline is not atomic (a failed one may have stored part of it). A change whose pipeline
+ * failed stays queued and is sent again with the next pipeline; `flush()` rejects until every
+ * change queued before it is stored.
  *
  * @example
  * const batch = persist.createBatchWriter({ maxBatchSize: 500 });
@@ -44,12 +49,18 @@ interface BatchTarget {
  */
 export class PersistRedisBatch implements PersistBase {
   readonly name = BACKEND;
+  /** Writes resolve once queued, before they are stored. */
+  readonly acknowledges = "queued";
   readonly #target: BatchTarget;
   readonly #ttlMs: number | undefined;
   readonly #maxBatchSize: number;
+  // Changes not handed to a pipeline yet, by key; the last change of each key only.
   #queued = new Map<string, BatchChange>();
+  // The last change of each key handed to a pipeline that has not answered yet.
+  readonly #sent = new Map<string, BatchChange>();
+  // Keys whose last change failed (it is queued again), with the error.
+  readonly #failed = new Map<string, PersistError>();
   #sending: Promise<void> = Promise.resolve();
-  #failure: unknown;
   #closed = false;
 
   /** Made by `PersistRedis.createBatchWriter()`. */
@@ -64,36 +75,37 @@ export class PersistRedisBatch implements PersistBase {
     const context = { backend: BACKEND, operation: "write", symbol, strategyName } as const;
     assertSignalKey(symbol, strategyName, context);
     assertSignalRow(row, context);
-    this.#queue(context, symbol, strategyName, serializeSignalRow(row));
+    // The TTL runs from the write call, however long the row waits to be sent.
+    const expiresAt = this.#ttlMs === undefined ? undefined : performance.now() + this.#ttlMs;
+    this.#queue(context, symbol, strategyName, serializeSignalRow(row), expiresAt);
   }
 
   /** Queues the delete; resolves at once. */
   async deleteSignalData(symbol: string, strategyName: string): Promise<void> {
     const context = { backend: BACKEND, operation: "delete", symbol, strategyName } as const;
     assertSignalKey(symbol, strategyName, context);
-    this.#queue(context, symbol, strategyName, null);
+    this.#queue(context, symbol, strategyName, null, undefined);
   }
 
-  /** The queued row of the key if there is one, else what the server holds. */
+  /** The last change of the key not yet known stored, if there is one, else what the server holds. */
   async readSignalData(symbol: string, strategyName: string): Promise<ISignalRow | null> {
     const context = { backend: BACKEND, operation: "read", symbol, strategyName } as const;
     assertSignalKey(symbol, strategyName, context);
-    const queued = this.#queued.get(signalKeyId(symbol, strategyName));
-    if (queued !== undefined) return queued.json === null ? null : parseSignalRow(queued.json, context);
-    // A pipeline on its way may hold this key: read after it.
-    await this.#sending;
-    return this.#target.readSignalData(symbol, strategyName);
+    const id = signalKeyId(symbol, strategyName);
+    const change = this.#queued.get(id) ?? this.#sent.get(id);
+    if (change === undefined) return this.#target.readSignalData(symbol, strategyName);
+    if (change.json === null || isExpired(change)) return null;
+    return parseSignalRow(change.json, context);
   }
 
   /**
-   * Sends every queued change and resolves once all are stored; rejects with the error of any
-   * pipeline that failed since the last `flush()`.
+   * Sends every queued change and resolves once all are stored; while any is not, rejects with
+   * the error of one that failed (it stays queued, and the next `flush()` sends it again).
    */
   async flush(): Promise<void> {
     this.#sendQueued();
     await this.#sending;
-    const failure = this.#failure;
-    this.#failure = undefined;
+    const [failure] = this.#failed.values();
     if (failure !== undefined) throw failure;
   }
 
@@ -104,21 +116,57 @@ export class PersistRedisBatch implements PersistBase {
     await this.flush();
   }
 
-  #queue(context: PersistErrorContext, symbol: string, strategyName: string, json: string | null): void {
+  #queue(
+    context: PersistErrorContext,
+    symbol: string,
+    strategyName: string,
+    json: string | null,
+    expiresAt: number | undefined,
+  ): void {
     if (this.#closed) throw new BackendClosedError("the batch writer is closed", context);
-    this.#queued.set(signalKeyId(symbol, strategyName), { key: signalRecordKey(symbol, strategyName), json });
+    const id = signalKeyId(symbol, strategyName);
+    this.#queued.set(id, { key: signalRecordKey(symbol, strategyName), json, expiresAt });
+    // A newer change replaces the one that failed: it is what the next pipeline must store.
+    this.#failed.delete(id);
     if (this.#queued.size >= this.#maxBatchSize) this.#sendQueued();
   }
 
   // Pipelines go one after another, so a later change of a key is never overtaken by an earlier one.
   #sendQueued(): void {
     if (this.#queued.size === 0) return;
-    const changes = [...this.#queued.values()];
+    const batch = [...this.#queued];
     this.#queued = new Map();
+    for (const [id, change] of batch) this.#sent.set(id, change);
+    const changes = batch.map(([, change]) => change);
     this.#sending = this.#sending
-      .then(() => this.#target.records.sendBatch(changes, this.#ttlMs))
-      .catch((error: unknown) => {
-        this.#failure ??= error;
-      });
+      .then(() => this.#target.records.sendBatch(changes))
+      .then(
+        (results) => this.#settle(batch, results),
+        (error: unknown) =>
+          this.#settle(
+            batch,
+            batch.map(() => error as PersistError),
+          ),
+      );
   }
+
+  // A change that failed is queued again, unless a newer change of its key came meanwhile.
+  #settle(batch: readonly [string, BatchChange][], results: BatchResult): void {
+    for (const [index, [id, change]] of batch.entries()) {
+      const newest = this.#sent.get(id) === change;
+      if (newest) this.#sent.delete(id);
+      const error = results[index];
+      if (!newest || this.#queued.has(id)) continue;
+      if (error === undefined) {
+        this.#failed.delete(id);
+      } else {
+        this.#queued.set(id, change);
+        this.#failed.set(id, error);
+      }
+    }
+  }
+}
+
+function isExpired(change: BatchChange): boolean {
+  return change.expiresAt !== undefined && performance.now() >= change.expiresAt;
 }

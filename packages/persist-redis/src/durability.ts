@@ -1,4 +1,4 @@
-import { BackendUnavailableError, PersistError, type PersistErrorContext } from "@persist-kit/core";
+import { BackendUnavailableError, NotDurableError, type PersistErrorContext } from "@persist-kit/core";
 import type { Cluster, Redis } from "ioredis";
 import type { RedisClient } from "./connection.js";
 
@@ -36,11 +36,24 @@ export interface RedisDurabilityReport {
   warnings: string[];
 }
 
-/** The waits configured on a backend. */
+/** The waits configured on a backend, and whether it refuses settings that can lose acknowledged writes. */
 export interface DurabilityWaits {
   replicas: number;
   aof: boolean;
   timeoutMs: number;
+  requireDurable: boolean;
+}
+
+/** How each change is sent: what follows it, and whether the fsync policy is read with it. */
+export interface ChangePlan {
+  /** `WAIT` or `WAITAOF`, sent right after the change on the same connection; `undefined` for none. */
+  wait: WaitCommand | undefined;
+  /**
+   * Read `appendonly` and `appendfsync` in the change's own transaction (`MULTI`, `CONFIG GET`,
+   * the script, `EXEC`): where the server's fsync policy is what makes a write durable, it can
+   * be changed at run time (`CONFIG SET`), after the settings were last read.
+   */
+  verifyFsync: boolean;
 }
 
 /** The command sent right after each change, on the same connection, and what it must report. */
@@ -88,42 +101,72 @@ export function describeServers(servers: RedisServerDurability[], waits: Durabil
 }
 
 /**
- * The wait to send after each change, or `undefined` for none. `waitForAof` uses `WAITAOF` where
- * every server has it; on older servers it is honoured only when `appendfsync always` already
- * fsyncs before the reply, and otherwise refused here, before anything is written.
+ * How to send each change, or a {@link NotDurableError} (nothing sent) when the settings cannot
+ * give what the backend was told to ensure. `waitForAof` uses `WAITAOF` where every server has
+ * it; on older servers it is honoured only under `appendfsync always` (which fsyncs before the
+ * reply), read again with every change. `requireDurable` refuses any setting that can lose an
+ * acknowledged write (see {@link durabilityRisks}).
  */
-export function planWait(
+export function planChange(
   servers: RedisServerDurability[],
   waits: DurabilityWaits,
   context: PersistErrorContext,
-): WaitCommand | undefined {
+): ChangePlan {
   const { replicas, timeoutMs } = waits;
   // Refused before the change is sent.
   const refused: PersistErrorContext = { ...context, outcome: "not-applied" };
-  if (!waits.aof) {
-    return replicas === 0
-      ? undefined
-      : { name: "wait", args: [replicas, timeoutMs], replicas, local: false, timeoutMs };
-  }
-  for (const server of servers) {
-    if (!server.appendOnly) {
-      throw new PersistError(`waitForAof needs appendonly yes, but ${server.address} has appendonly no`, refused);
+  const replicaWait: WaitCommand | undefined =
+    replicas === 0 ? undefined : { name: "wait", args: [replicas, timeoutMs], replicas, local: false, timeoutMs };
+  if (waits.aof) {
+    for (const server of servers) {
+      if (!server.appendOnly) {
+        throw new NotDurableError(`waitForAof needs appendonly yes, but ${server.address} has appendonly no`, refused);
+      }
     }
-  }
-  if (servers.every((server) => server.supportsWaitAof)) {
-    return { name: "waitaof", args: [1, replicas, timeoutMs], replicas, local: true, timeoutMs };
-  }
-  for (const server of servers) {
-    if (!server.supportsWaitAof && server.appendFsync !== "always") {
-      throw new PersistError(
-        `waitForAof needs WAITAOF (Redis >= 7.2) or appendfsync always, but ${server.address} runs ${server.version} ` +
-          `with appendfsync ${server.appendFsync ?? "unknown (CONFIG GET is refused)"}`,
-        refused,
-      );
+    if (servers.every((server) => server.supportsWaitAof)) {
+      return {
+        wait: { name: "waitaof", args: [1, replicas, timeoutMs], replicas, local: true, timeoutMs },
+        verifyFsync: false,
+      };
     }
+    for (const server of servers) {
+      if (server.appendFsync !== "always") {
+        throw new NotDurableError(
+          `waitForAof needs WAITAOF (Redis >= 7.2) or appendfsync always, but ${server.address} runs ${server.version} ` +
+            `with appendfsync ${server.appendFsync ?? "unknown (CONFIG GET is refused)"}`,
+          refused,
+        );
+      }
+    }
+    // appendfsync always: the server fsyncs before it replies, so only the replicas are waited for.
+    return { wait: replicaWait, verifyFsync: true };
   }
-  // appendfsync always: the server fsyncs before it replies, so only the replicas are waited for.
-  return replicas === 0 ? undefined : { name: "wait", args: [replicas, timeoutMs], replicas, local: false, timeoutMs };
+  if (waits.requireDurable) {
+    const risks = servers.flatMap((server) => durabilityRisks(server, waits));
+    if (risks.length > 0) throw new NotDurableError(`requireDurable is set, but ${risks.join("; ")}`, refused);
+    return { wait: replicaWait, verifyFsync: true };
+  }
+  return { wait: replicaWait, verifyFsync: false };
+}
+
+/**
+ * Checks the `CONFIG GET append*` reply read in a change's transaction: the change was applied,
+ * and it is fsynced before the reply only under `appendonly yes` with `appendfsync always`.
+ * Throws {@link BackendUnavailableError} otherwise (outcome unknown: it may be lost).
+ */
+export function checkFsyncReply(reply: unknown, context: PersistErrorContext): void {
+  const settings = new Map<string, string>();
+  const fields = Array.isArray(reply) ? reply.map(String) : [];
+  for (let index = 0; index + 1 < fields.length; index += 2) settings.set(fields[index] ?? "", fields[index + 1] ?? "");
+  const appendOnly = settings.get("appendonly");
+  const appendFsync = settings.get("appendfsync");
+  if (appendOnly === "yes" && appendFsync === "always") return;
+  throw new BackendUnavailableError(
+    `the change was applied but is not known to be fsynced: the server now runs appendonly ${appendOnly ?? "unknown"} ` +
+      `with appendfsync ${appendFsync ?? "unknown"} (changed since its settings were read); it may be lost if the ` +
+      "server fails now, and further changes are refused until the settings fsync each write again",
+    context,
+  );
 }
 
 /** Throws {@link BackendUnavailableError} when the reply of `WAIT`/`WAITAOF` falls short. */
@@ -147,19 +190,27 @@ function fsyncsEachWrite(server: RedisServerDurability, waits: DurabilityWaits):
   return server.appendOnly && (server.appendFsync === "always" || (waits.aof && server.supportsWaitAof));
 }
 
+/**
+ * The settings of `server` that can lose acknowledged writes in a crash, with what to change;
+ * empty when each write is fsynced before it resolves (with this backend's waits).
+ */
+export function durabilityRisks(server: RedisServerDurability, waits: DurabilityWaits): string[] {
+  const at = server.address;
+  if (!server.appendOnly) {
+    return [
+      server.snapshotRules === ""
+        ? `${at}: appendonly no and no RDB snapshots: a restart loses every signal; set appendonly yes`
+        : `${at}: appendonly no: a crash loses every write since the last RDB snapshot; set appendonly yes`,
+    ];
+  }
+  return fsyncsEachWrite(server, waits) ? [] : [`${at}: ${fsyncWarning(server.appendFsync)}`];
+}
+
 function serverWarnings(server: RedisServerDurability, waits: DurabilityWaits): string[] {
   const at = server.address;
   const warnings: string[] = [];
   if (server.role !== "master") warnings.push(`${at} is not a master (role ${server.role}): writes to it fail`);
-  if (!server.appendOnly) {
-    warnings.push(
-      server.snapshotRules === ""
-        ? `${at}: appendonly no and no RDB snapshots: a restart loses every signal; set appendonly yes`
-        : `${at}: appendonly no: a crash loses every write since the last RDB snapshot; set appendonly yes`,
-    );
-  } else if (!fsyncsEachWrite(server, waits)) {
-    warnings.push(`${at}: ${fsyncWarning(server.appendFsync)}`);
-  }
+  warnings.push(...durabilityRisks(server, waits));
   if (waits.replicas > server.connectedReplicas) {
     warnings.push(
       `${at}: waitForReplicas is ${waits.replicas} but ${server.connectedReplicas} replicas are connected: ` +

@@ -1,5 +1,8 @@
 import { type DriverErrorRules, errorMessage } from "@persist-kit/core";
 
+/** Stable code of {@link CommandTimeoutError}. */
+export const COMMAND_TIMEOUT_CODE = "PERSIST_REDIS_COMMAND_TIMEOUT";
+
 // Replies that mean "the server cannot take this now": loading its data, busy with a script,
 // failing over, out of memory, unable to persist, not enough replicas. Retrying later can work.
 const UNAVAILABLE_REPLIES = new Set([
@@ -49,8 +52,85 @@ export class UnansweredError extends Error {
   }
 }
 
+/**
+ * A command of a client this backend made that outlived its deadline: rejected by this backend's
+ * own timer (ioredis' `commandTimeout` gives a plain `Error` that only its text tells apart).
+ */
+export class CommandTimeoutError extends Error {
+  readonly code = COMMAND_TIMEOUT_CODE;
+
+  constructor(timeoutMs: number) {
+    super(`the command was not answered within ${Math.max(0, Math.round(timeoutMs))} ms`);
+    this.name = "CommandTimeoutError";
+  }
+}
+
+/** True for a {@link CommandTimeoutError}, by its code (also from another copy of this package). */
+export function isCommandTimeout(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === COMMAND_TIMEOUT_CODE;
+}
+
 interface ReplyErrorLike extends Error {
   previousErrors?: Error[];
+}
+
+// Replies that mean the server refused who we said we are: a wrong password or user name, or none
+// given to a server that wants one. Reconnecting cannot help.
+const CREDENTIAL_REPLIES = new Set(["WRONGPASS", "NOAUTH"]);
+
+/**
+ * The server's refusal of the credentials in `error` (`WRONGPASS`, `NOAUTH`), also when it is the
+ * last node error of a cluster that could not load its slots; `undefined` for any other error.
+ */
+export function credentialRefusal(error: unknown): Error | undefined {
+  const code = replyCode(error);
+  if (code !== undefined) return CREDENTIAL_REPLIES.has(code) ? (replyOf(error) as Error) : undefined;
+  const lastNodeError = (error as { lastNodeError?: unknown } | null)?.lastNodeError;
+  return lastNodeError === undefined ? undefined : credentialRefusal(lastNodeError);
+}
+
+// Commands whose arguments hold a password: every argument of AUTH, and the two after the AUTH
+// token of HELLO (`HELLO 3 AUTH user password`).
+const REDACTED = "(redacted)";
+
+/**
+ * Removes passwords from an ioredis error in place, and from every error it holds (`cause`,
+ * `previousErrors`, `lastNodeError`, `errors`): ioredis puts the failed command on a reply error,
+ * `{ name: "auth", args: [password] }`, where `util.inspect` and loggers show it. Returns `error`.
+ */
+export function redactCommandArguments<T>(error: T, seen = new Set<unknown>()): T {
+  if (typeof error !== "object" || error === null || seen.has(error)) return error;
+  seen.add(error);
+  const holder = error as {
+    command?: { name?: unknown; args?: unknown };
+    cause?: unknown;
+    previousErrors?: unknown;
+    lastNodeError?: unknown;
+    errors?: unknown;
+  };
+  const command = holder.command;
+  if (command !== null && typeof command === "object" && Array.isArray(command.args)) {
+    const redacted = redactedArguments(String(command.name ?? ""), command.args);
+    if (redacted !== command.args) holder.command = { ...command, args: redacted };
+  }
+  for (const inner of [holder.cause, holder.lastNodeError]) redactCommandArguments(inner, seen);
+  for (const list of [holder.previousErrors, holder.errors]) {
+    if (Array.isArray(list)) for (const inner of list) redactCommandArguments(inner, seen);
+  }
+  return error;
+}
+
+function redactedArguments(name: string, args: readonly unknown[]): readonly unknown[] {
+  switch (name.toLowerCase()) {
+    case "auth":
+      return args.map(() => REDACTED);
+    case "hello": {
+      const at = args.findIndex((arg) => String(arg).toUpperCase() === "AUTH");
+      return at < 0 ? args : args.map((arg, index) => (index > at && index <= at + 2 ? REDACTED : arg));
+    }
+    default:
+      return args;
+  }
 }
 
 /**

@@ -1,14 +1,10 @@
-import { Cluster, type ClusterNode, type ClusterOptions, type Command, type Redis } from "ioredis";
-
-/** ioredis' message for a command that outlived its timeout. */
-export const COMMAND_TIMED_OUT = "Command timed out";
+import { Cluster, type ClusterNode, type ClusterOptions, type Redis } from "ioredis";
+import { armCommandTimeout, type DeadlineClient, markDeadlineClient, remainingMs } from "./command-deadline.js";
 
 // The promises of commands that were answered or gave up (timed out): a command whose promise
 // is here is never written to a socket again. (A pipeline that follows MOVED gives each of its
 // commands a new promise and sends it again: that is a send before the deadline, not after.)
 const SETTLED = new WeakSet<Promise<unknown>>();
-// The deadline each command got when it was first issued; a pipeline's resend keeps it.
-const DEADLINES = new WeakMap<Command, number>();
 
 /**
  * The Redis Cluster client this backend makes: it never sends a command behind the caller's
@@ -19,22 +15,33 @@ const DEADLINES = new WeakMap<Command, number>();
  * after a later write or delete. Here only MOVED and ASK are followed, at once, up to
  * `maxRedirections`; every other error rejects the command as it is; and no node writes a
  * command that already settled (timed out), whatever queue or redirection it comes from.
+ *
+ * Every command times out by this backend's timer, with a `CommandTimeoutError`: at the
+ * deadline of its operation (set through `issueBefore`), else (a command sent to a node directly,
+ * or after an `await`) after `commandTimeoutMs`.
  */
-export class FailFastCluster extends Cluster {
+export class FailFastCluster extends Cluster implements DeadlineClient {
   /**
    * The deadline (`performance.now()` ms) of the commands issued right now, set by
-   * {@link issueBefore}: each such command times out then, whatever `commandTimeout` says.
+   * `issueBefore`: each such command times out then.
    */
   deadline: number | undefined;
   readonly #connecting = new WeakMap<Redis, Promise<void>>();
 
-  constructor(startupNodes: ClusterNode[], options: ClusterOptions) {
-    super(startupNodes, options);
+  constructor(startupNodes: ClusterNode[], options: ClusterOptions, commandTimeoutMs: number) {
+    super(startupNodes, { ...options, redisOptions: { ...options.redisOptions, commandTimeout: undefined } });
+    markDeadlineClient(this);
     // Every send, first or redirected, from a queue or not, ends in a node's sendCommand.
     this.on("+node", (node: Redis) => {
       const send = node.sendCommand.bind(node);
-      node.sendCommand = (...args: Parameters<Redis["sendCommand"]>) =>
-        SETTLED.has(args[0].promise) ? args[0].promise : send(...args);
+      node.sendCommand = (...args: Parameters<Redis["sendCommand"]>) => {
+        const [command] = args;
+        if (SETTLED.has(command.promise)) return command.promise;
+        // A command the cluster issued was armed with its operation's deadline already; one sent
+        // to the node directly (SCAN, INFO) gets it here.
+        if (!armCommandTimeout(command, remainingMs(this.deadline, commandTimeoutMs))) return command.promise;
+        return send(...args);
+      };
     });
   }
 
@@ -54,16 +61,9 @@ export class FailFastCluster extends Cluster {
 
   override sendCommand(...args: Parameters<Cluster["sendCommand"]>): unknown {
     const [command] = args;
-    const deadline = DEADLINES.get(command) ?? this.deadline;
-    if (deadline !== undefined) {
-      DEADLINES.set(command, deadline);
-      const remainingMs = deadline - performance.now();
-      if (remainingMs <= 0) {
-        command.reject(new Error(COMMAND_TIMED_OUT));
-        return command.promise;
-      }
-      // Armed before ioredis sends; Command#setTimeout keeps a timer already armed.
-      command.setTimeout(remainingMs);
+    // Armed once, at the first issue: a redirected resend keeps the first deadline.
+    if (this.deadline !== undefined && !armCommandTimeout(command, remainingMs(this.deadline, 0))) {
+      return command.promise;
     }
     const { promise } = command;
     const settle = () => SETTLED.add(promise);
@@ -110,19 +110,4 @@ interface ClusterErrorHandlers {
   maxRedirections(error: Error): void;
   defaults(): void;
   [retry: string]: (...args: never[]) => void;
-}
-
-/**
- * Calls `send`; on a {@link FailFastCluster}, every command it issues synchronously times out at
- * `deadline`, so ioredis gives up on it (and never redirects it) exactly when the operation does.
- */
-export function issueBefore<T>(client: object, deadline: number, send: () => T): T {
-  if (!(client instanceof FailFastCluster)) return send();
-  const outer = client.deadline;
-  client.deadline = deadline;
-  try {
-    return send();
-  } finally {
-    client.deadline = outer;
-  }
 }

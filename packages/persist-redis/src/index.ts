@@ -12,5 +12,10 @@ export {
   recordRedisKey,
   signalRedisKey,
 } from "./redis-keys.js";
-export { type BatchChange, RedisRecordStore, type RedisRecordStoreOptions } from "./redis-record-store.js";
+export {
+  type BatchChange,
+  type BatchResult,
+  RedisRecordStore,
+  type RedisRecordStoreOptions,
+} from "./redis-record-store.js";
 export { parseStoredRecord, STORED_RECORD_VERSION, type StoredRecord, storedRecordText } from "./stored-record.js";

@@ -80,10 +80,12 @@ export class PersistRedis extends RecordSignalStore<RedisRecordStore> {
  */
 export function fromUrl(url: string, options: PersistRedisOptions = {}): PersistRedis {
   if (!/^rediss?:\/\//i.test(url)) {
-    throw new InvalidOptionError(`expected a redis:// or rediss:// URL, got ${JSON.stringify(url)}`, {
-      backend: "redis",
-      operation: "create",
-    });
+    // Only the scheme is shown: the rest of a URL may hold a password.
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1];
+    throw new InvalidOptionError(
+      `expected a redis:// or rediss:// URL, got ${scheme === undefined ? "something else" : `a ${scheme}:// URL`}`,
+      { backend: "redis", operation: "create" },
+    );
   }
   return new PersistRedis({ ...options, url });
 }

@@ -17,23 +17,27 @@ import {
   type RecordStoreCapabilities,
   RetryingOnce,
   recordContext,
+  reportWarning,
   wholeNumberOption,
   wrapDriverError,
 } from "@persist-kit/core";
 import type { ClusterNode, ClusterOptions, Redis, RedisOptions } from "ioredis";
+import { issueBefore } from "./command-deadline.js";
 import { type RedisClient, RedisConnection } from "./connection.js";
 import {
+  type ChangePlan,
+  checkFsyncReply,
   checkWaitReply,
   type DurabilityWaits,
   dataServers,
   describeServers,
-  planWait,
+  durabilityRisks,
+  planChange,
   type RedisDurabilityReport,
   type RedisServerDurability,
   readServerDurability,
 } from "./durability.js";
-import { REDIS_ERROR_RULES, replyCode } from "./errors.js";
-import { issueBefore } from "./fail-fast-cluster.js";
+import { credentialRefusal, REDIS_ERROR_RULES, redactCommandArguments, replyCode } from "./errors.js";
 import { decodeListCursor, encodeListCursor, type ListPosition } from "./list-cursor.js";
 import {
   assertPrefix,
@@ -63,7 +67,6 @@ import {
 import { MAX_STORED_REVISION, parseFloor, parseStoredRecord } from "./stored-record.js";
 
 const BACKEND = "redis";
-const DEFAULT_URL = "redis://127.0.0.1:6379";
 // Keys asked for per SCAN call (a hint to the server): at least this many, so a sparse pattern
 // on a large keyspace needs few round trips; at most the larger bound, so a call stays short.
 const MIN_SCAN_COUNT = 100;
@@ -73,7 +76,13 @@ const MAX_SCANS_PER_PAGE = 32;
 
 /** Where the store connects and how patient it is; {@link PersistRedisOptions} adds `ttlMs`. */
 export interface RedisRecordStoreOptions {
-  /** Server URL (`redis://` or `rediss://`, with user, password and database). Default: `"redis://127.0.0.1:6379"`. */
+  /**
+   * Server URL: `redis[s]://[[user][:password]@]host[:port][/db]`, optionally with `?db=`,
+   * `?password=`, `?username=`, `?family=`. Write `/ ? # @ %` in a user name or password
+   * percent-encoded (`encodeURIComponent`); a URL that does not parse exactly is refused
+   * (`InvalidOptionError`, the URL never shown). What the URL says wins over `redisOptions`.
+   * Default: 127.0.0.1:6379, or the host and port of `redisOptions`.
+   */
   url?: string;
   /** Start nodes of a Redis Cluster; when given, a cluster client is made instead of a single-server one. Default: none. */
   clusterNodes?: ClusterNode[];
@@ -99,13 +108,28 @@ export interface RedisRecordStoreOptions {
   waitForAof?: boolean;
   /** Longest time, in ms, to wait for replicas or the fsync, on top of `timeoutMs`. Default: `1000`. */
   waitTimeoutMs?: number;
+  /**
+   * Refuse every write and delete (`NotDurableError`, nothing written) while the server's settings
+   * can lose an acknowledged change in a crash: no append-only file, or an fsync policy other than
+   * `appendfsync always` without `waitForAof` on Redis >= 7.2. The policy is read again with each
+   * change. Default: `false` (such settings are reported through `listenWarning` only).
+   */
+  requireDurable?: boolean;
 }
 
 /** One change of the batch writer: store `json` under `key`, or delete `key` when `json` is `null`. */
 export interface BatchChange {
   readonly key: RecordKey;
   readonly json: string | null;
+  /**
+   * When a write expires (`performance.now()` ms): it is stored with the TTL left then, or, once
+   * that is gone, sent as a delete (the row it replaced is gone too). `undefined`: no TTL.
+   */
+  readonly expiresAt?: number;
 }
+
+/** What became of each change of a batch, in order: `undefined` when it is stored, else its error. */
+export type BatchResult = readonly (PersistError | undefined)[];
 
 /**
  * Records in Redis or Redis Cluster, one string key per record (see `recordRedisKey`) holding a
@@ -132,8 +156,12 @@ export class RedisRecordStore extends BaseRecordStore {
   readonly prefix: string;
   readonly #connection: RedisConnection;
   readonly #waits: DurabilityWaits;
-  // Read at the first write that waits, before anything is written, and shared by later ones.
+  // Read at every connection (and at the first change that needs them, before anything is sent),
+  // shared by the changes until the next connection or a failed change.
   readonly #servers: RetryingOnce<RedisServerDurability[]>;
+  // The durability risks reported by the last reading of the settings: each is reported once,
+  // and again only if it went away and came back.
+  #reportedRisks = new Set<string>();
 
   constructor(options: RedisRecordStoreOptions = {}) {
     super();
@@ -144,21 +172,31 @@ export class RedisRecordStore extends BaseRecordStore {
       replicas: wholeNumberOption(BACKEND, "waitForReplicas", options.waitForReplicas, { default: 0, min: 0 }),
       aof: options.waitForAof ?? false,
       timeoutMs: wholeNumberOption(BACKEND, "waitTimeoutMs", options.waitTimeoutMs, { default: 1_000, min: 1 }),
+      requireDurable: options.requireDurable ?? false,
     };
-    this.#connection = new RedisConnection({
-      client: options.client,
-      url: options.url ?? DEFAULT_URL,
-      clusterNodes: options.clusterNodes,
-      redisOptions: options.redisOptions ?? {},
-      clusterOptions: options.clusterOptions ?? {},
-      timeoutMs: wholeNumberOption(BACKEND, "timeoutMs", options.timeoutMs, { default: 5_000, min: 1 }),
-      waitTimeoutMs: this.#waitsForChanges() ? this.#waits.timeoutMs : 0,
-      maxReconnectDelayMs: wholeNumberOption(BACKEND, "maxReconnectDelayMs", options.maxReconnectDelayMs, {
-        default: 2_000,
-        min: 1,
-      }),
-    });
-    this.#servers = new RetryingOnce(() => readDurability(this.#connection.client));
+    this.#servers = new RetryingOnce(() => this.#readSettings());
+    this.#connection = new RedisConnection(
+      {
+        client: options.client,
+        url: options.url,
+        clusterNodes: options.clusterNodes,
+        redisOptions: options.redisOptions ?? {},
+        clusterOptions: options.clusterOptions ?? {},
+        timeoutMs: wholeNumberOption(BACKEND, "timeoutMs", options.timeoutMs, { default: 5_000, min: 1 }),
+        waitTimeoutMs: this.#waits.replicas > 0 || this.#waits.aof ? this.#waits.timeoutMs : 0,
+        maxReconnectDelayMs: wholeNumberOption(BACKEND, "maxReconnectDelayMs", options.maxReconnectDelayMs, {
+          default: 2_000,
+          min: 1,
+        }),
+        // A new connection may reach a server that was restarted or reconfigured: read its
+        // settings again, and say what can lose writes.
+        onConnected: () => {
+          this.#servers.reset();
+          this.#servers.get().catch(() => {});
+        },
+      },
+      { backend: BACKEND, operation: "create" },
+    );
   }
 
   /**
@@ -178,18 +216,35 @@ export class RedisRecordStore extends BaseRecordStore {
   /**
    * For `PersistRedisBatch`: sends unconditional writes and deletes as pipelined script calls (one
    * pipeline per hash slot on a cluster), so batched rows carry revisions like any other. Not
-   * atomic: a failure may leave part of the changes applied.
+   * atomic: a failure may leave part of the changes applied. Resolves with what became of each
+   * change; rejects only when nothing could be sent (closed, or refused by `requireDurable`).
    */
-  sendBatch(changes: readonly BatchChange[], ttlMs: number | undefined): Promise<void> {
+  sendBatch(changes: readonly BatchChange[]): Promise<BatchResult> {
     const context: PersistErrorContext = { backend: this.name, operation: "writeMany" };
     const groups = this.#connection.isCluster ? groupByHashTag(changes) : [changes];
-    return this.lifecycle.run(context, () =>
-      this.#connection
-        .run(async (client) => {
-          await Promise.all(groups.map((group) => this.#sendPipeline(client, group, ttlMs)));
-        })
-        .catch(this.#wrapper(context)),
-    );
+    const results = new Map<BatchChange, PersistError | undefined>();
+    return this.lifecycle.run(context, async () => {
+      if (this.#waits.requireDurable) {
+        const servers = await this.#connection.run(() => this.#servers.get()).catch(this.#wrapper(context));
+        planChange(servers, { ...this.#waits, aof: false, replicas: 0 }, context);
+      }
+      await Promise.all(
+        groups.map((group) =>
+          this.#connection
+            .run((client) => this.#sendPipeline(client, group))
+            .then(
+              (errors) => {
+                for (const [index, change] of group.entries()) results.set(change, errors[index]);
+              },
+              (error: unknown) => {
+                const wrapped = this.wrapError(error, context);
+                for (const change of group) results.set(change, wrapped);
+              },
+            ),
+        ),
+      );
+      return changes.map((change) => results.get(change));
+    });
   }
 
   protected async readRecord(key: RecordKey, context: PersistErrorContext): Promise<RecordRead> {
@@ -267,12 +322,51 @@ export class RedisRecordStore extends BaseRecordStore {
     return this.#connection.close();
   }
 
+  // ioredis puts the arguments of a failed command on its error (AUTH: the password); they are
+  // removed whatever the password, and every password the client was given is redacted by core.
   protected wrapError(error: unknown, context: PersistErrorContext): PersistError {
-    return wrapDriverError(error, context, REDIS_ERROR_RULES);
+    redactCommandArguments(error);
+    const withSecrets: PersistErrorContext = { ...context, secrets: this.#connection.secrets };
+    const refusal = credentialRefusal(error);
+    if (refusal !== undefined) {
+      return new InvalidOptionError(
+        `the server refused the credentials (${refusal.message}): check the user name and password ` +
+          "(in the URL or redisOptions); the backend does not reconnect on its own until the next operation",
+        { ...withSecrets, outcome: "not-applied", cause: error },
+      );
+    }
+    return wrapDriverError(error, withSecrets, REDIS_ERROR_RULES);
   }
 
-  #waitsForChanges(): boolean {
-    return this.#waits.replicas > 0 || this.#waits.aof;
+  // Changes need the server's settings first: to wait for replicas or the fsync, or to refuse.
+  #changesNeedSettings(): boolean {
+    return this.#waits.replicas > 0 || this.#waits.aof || this.#waits.requireDurable;
+  }
+
+  // Reads the settings of the server (every master), and reports each durability risk not
+  // reported by the last reading.
+  async #readSettings(): Promise<RedisServerDurability[]> {
+    const servers = await readDurability(this.#connection.client);
+    const risks = servers.flatMap((server) =>
+      durabilityRisks(server, this.#waits).map((message) => ({ server, message })),
+    );
+    for (const { server, message } of risks) {
+      if (this.#reportedRisks.has(message)) continue;
+      reportWarning({
+        backend: BACKEND,
+        kind: "durability",
+        message,
+        details: {
+          address: server.address,
+          version: server.version,
+          appendOnly: server.appendOnly,
+          appendFsync: server.appendFsync,
+          snapshotRules: server.snapshotRules,
+        },
+      });
+    }
+    this.#reportedRisks = new Set(risks.map(({ message }) => message));
+    return servers;
   }
 
   #scriptKeys(key: RecordKey): [string, string] {
@@ -293,7 +387,7 @@ export class RedisRecordStore extends BaseRecordStore {
     args: readonly string[],
   ): Promise<ScriptReply> {
     const corrupt = wrongTypeAsCorrupt(`redis key ${keys[0]} or ${keys[1]}`, context);
-    if (!this.#waitsForChanges()) {
+    if (!this.#changesNeedSettings()) {
       return this.#connection.run((client) => runScript(client, script, keys, args)).catch(corrupt);
     }
     try {
@@ -315,33 +409,39 @@ export class RedisRecordStore extends BaseRecordStore {
     keys: readonly string[],
     args: readonly string[],
   ): Promise<ScriptReply> {
-    const wait = planWait(await this.#servers.get(), this.#waits, context);
-    if (wait === undefined) return issueBefore(client, deadline, () => runScript(client, script, keys, args));
-    // The script's text, not its SHA: after NOSCRIPT ioredis resends a script outside the
-    // pipeline, after the wait, which would then not cover the change.
-    const pipeline = client.pipeline();
-    pipeline.eval(script.lua, keys.length, ...keys, ...args);
-    pipeline.call(wait.name, ...wait.args);
-    const replies = (await issueBefore(client, deadline, () => pipeline.exec())) ?? [];
-    for (const [error] of replies) if (error) throw error;
-    checkWaitReply(replies[1]?.[1], wait, context);
-    return replies[0]?.[1] as ScriptReply;
+    const plan = planChange(await this.#servers.get(), this.#waits, context);
+    if (plan.wait === undefined && !plan.verifyFsync) {
+      return issueBefore(client, deadline, () => runScript(client, script, keys, args));
+    }
+    return issueBefore(client, deadline, () => sendChange(client, plan, script, keys, args, context));
   }
 
-  async #sendPipeline(client: RedisClient, changes: readonly BatchChange[], ttlMs: number | undefined): Promise<void> {
+  // One pipeline of script calls; resolves with each change's error (undefined: stored).
+  async #sendPipeline(client: RedisClient, changes: readonly BatchChange[]): Promise<BatchResult> {
     const pipeline = scriptPipeline(client);
-    for (const { key, json } of changes) {
+    const now = performance.now();
+    for (const { key, json, expiresAt } of changes) {
       const keys = this.#scriptKeys(key);
-      if (json === null) queueScript(pipeline, DELETE_RECORD, keys, conditionArguments(undefined));
-      else queueScript(pipeline, WRITE_RECORD, keys, [json, ...conditionArguments(undefined), ttlArgument(ttlMs)]);
+      // A write whose TTL ran out while it was queued: the key is gone, with the row it replaced.
+      const ttlMs = expiresAt === undefined ? undefined : Math.floor(expiresAt - now);
+      if (json === null || (ttlMs !== undefined && ttlMs < 1)) {
+        queueScript(pipeline, DELETE_RECORD, keys, conditionArguments(undefined));
+      } else {
+        queueScript(pipeline, WRITE_RECORD, keys, [json, ...conditionArguments(undefined), ttlArgument(ttlMs)]);
+      }
     }
     const replies = (await pipeline.exec()) ?? [];
-    for (const [index, [error, reply]] of replies.entries()) {
-      const change = changes[index] as BatchChange;
+    return changes.map((change, index) => {
+      const [error, reply] = replies[index] ?? [new Error("no reply"), undefined];
       const context = recordContext(this.name, change.json === null ? "delete" : "write", change.key);
-      if (error) throw wrongTypeAsCorrupt(`redis key ${recordRedisKey(this.prefix, change.key)}`, context)(error);
-      changeOf(reply as ScriptReply, this.#scriptKeys(change.key), context);
-    }
+      try {
+        if (error) wrongTypeAsCorrupt(`redis key ${recordRedisKey(this.prefix, change.key)}`, context)(error);
+        changeOf(reply as ScriptReply, this.#scriptKeys(change.key), context);
+        return undefined;
+      } catch (failure) {
+        return this.wrapError(failure, context);
+      }
+    });
   }
 
   // One page: keys already scanned but not yet returned first (they travel in the cursor), then
@@ -387,6 +487,44 @@ export class RedisRecordStore extends BaseRecordStore {
     const finished = position.pending.length === 0 && position.done && position.node >= servers.length - 1;
     return { records, cursor: finished || position.node >= servers.length ? undefined : encodeListCursor(position) };
   }
+}
+
+/**
+ * Sends one change with what its plan adds, in one round trip on one connection: the script, in
+ * a transaction with `CONFIG GET append*` when the fsync policy is verified, then `WAIT` or
+ * `WAITAOF`. The script goes as its text, not its SHA: after NOSCRIPT ioredis resends a script
+ * outside the pipeline, after the wait, which would then not cover the change.
+ */
+async function sendChange(
+  client: RedisClient,
+  plan: ChangePlan,
+  script: RecordScript,
+  keys: readonly string[],
+  args: readonly string[],
+  context: PersistErrorContext,
+): Promise<ScriptReply> {
+  const pipeline = client.pipeline();
+  if (plan.verifyFsync) pipeline.call("MULTI").call("CONFIG", "GET", "append*");
+  pipeline.eval(script.lua, keys.length, ...keys, ...args);
+  if (plan.verifyFsync) pipeline.call("EXEC");
+  if (plan.wait !== undefined) pipeline.call(plan.wait.name, ...plan.wait.args);
+  const replies = (await pipeline.exec()) ?? [];
+  for (const [error] of replies) if (error) throw error;
+  if (!plan.verifyFsync) {
+    if (plan.wait !== undefined) checkWaitReply(replies[1]?.[1], plan.wait, context);
+    return replies[0]?.[1] as ScriptReply;
+  }
+  // MULTI, CONFIG GET and the script answer QUEUED; EXEC answers both (an error in its place).
+  const transaction = replies[3]?.[1];
+  if (!Array.isArray(transaction)) throw new Error("the transaction of the change gave no reply");
+  const [settings, change] = transaction as unknown[];
+  if (change instanceof Error) throw change;
+  if (settings instanceof Error) throw settings;
+  const reply = change as ScriptReply;
+  // Not applied (a condition, a corrupt key): nothing to be fsynced.
+  if (reply[0] === 1) checkFsyncReply(settings, context);
+  if (plan.wait !== undefined) checkWaitReply(replies[4]?.[1], plan.wait, context);
+  return reply;
 }
 
 async function readDurability(client: RedisClient | undefined): Promise<RedisServerDurability[]> {

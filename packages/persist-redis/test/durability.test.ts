@@ -2,7 +2,13 @@
 // settings under test.
 
 import { makeSignalRow } from "@persist-kit/contract";
-import { BackendUnavailableError, PersistError } from "@persist-kit/core";
+import {
+  BackendUnavailableError,
+  listenWarning,
+  NotDurableError,
+  PersistError,
+  type PersistWarning,
+} from "@persist-kit/core";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { PersistRedis, parseStoredRecord, signalRedisKey } from "../src/index.js";
@@ -29,6 +35,33 @@ async function rawGet(url: string, key: string): Promise<string | null> {
     return await raw.get(key);
   } finally {
     raw.disconnect();
+  }
+}
+
+async function rawCall(url: string, ...args: string[]): Promise<unknown> {
+  const raw = new Redis(url);
+  try {
+    return await raw.call(args[0] as string, ...args.slice(1));
+  } finally {
+    raw.disconnect();
+  }
+}
+
+// The warnings reported while `body` runs, once `until` holds for them (the settings are read in
+// the background, right after a connection is made) or 2 s have passed.
+async function warningsDuring(
+  body: () => Promise<void>,
+  until: (warnings: PersistWarning[]) => boolean = () => false,
+): Promise<PersistWarning[]> {
+  const warnings: PersistWarning[] = [];
+  const stop = listenWarning((warning) => warnings.push(warning));
+  try {
+    await body();
+    const deadline = Date.now() + 2_000;
+    while (!until(warnings) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    return warnings;
+  } finally {
+    stop();
   }
 }
 
@@ -132,6 +165,159 @@ describe("waitForAof", () => {
     const write = persist.writeSignalData("BTC/USDT", "aof", makeSignalRow(1));
     if (report.servers[0]?.supportsWaitAof) await write;
     else await expect(write).rejects.toThrow(/appendfsync unknown \(CONFIG GET is refused\)/);
+  });
+});
+
+describe("waitForAof reads the fsync policy again with every change", () => {
+  for (const change of [
+    ["appendfsync", "everysec"],
+    ["appendonly", "no"],
+  ]) {
+    it(`after CONFIG SET ${change.join(" ")} at run time, no change is acknowledged as fsynced`, async () => {
+      const { url } = await server(["appendonly yes", "appendfsync always", 'save ""']);
+      const persist = backend(url, { waitForAof: true });
+      const key = signalRedisKey(persist.prefix, { strategyName: "aof", symbol: "BTC/USDT" });
+      await persist.writeSignalData("BTC/USDT", "aof", makeSignalRow(1));
+      const report = await persist.describeDurability();
+      await rawCall(url, "CONFIG", "SET", ...change);
+      const write = persist.writeSignalData("BTC/USDT", "aof", makeSignalRow(2));
+      if (report.servers[0]?.supportsWaitAof && change[0] === "appendfsync") {
+        // WAITAOF waits for the fsync (everysec: within a second).
+        await write;
+        return;
+      }
+      const error = await write.catch((reason) => reason);
+      expect(error).toBeInstanceOf(PersistError);
+      if (!report.servers[0]?.supportsWaitAof) {
+        // Redis 7.0: the change was made in the transaction that read the new setting.
+        expect(error).toBeInstanceOf(BackendUnavailableError);
+        expect(error.message).toMatch(/the change was applied but is not known to be fsynced/);
+      }
+      // From now on, refused before anything is sent.
+      const refused = await persist.writeSignalData("BTC/USDT", "aof", makeSignalRow(3)).catch((reason) => reason);
+      expect(refused).toBeInstanceOf(NotDurableError);
+      expect(refused).toMatchObject({ outcome: "not-applied" });
+      expect(JSON.parse(parseStoredRecord((await rawGet(url, key)) ?? "")?.json ?? "null")).not.toEqual(
+        makeSignalRow(3),
+      );
+      await expect(persist.deleteSignalData("BTC/USDT", "aof")).rejects.toBeInstanceOf(NotDurableError);
+      expect(await rawGet(url, key)).not.toBeNull();
+    });
+  }
+
+  it("once the setting fsyncs each write again, changes go through (a refusal reads the settings again)", async () => {
+    const { url } = await server(["appendonly yes", "appendfsync always", 'save ""']);
+    const persist = backend(url, { waitForAof: true });
+    await persist.writeSignalData("BTC/USDT", "aof", makeSignalRow(1));
+    await rawCall(url, "CONFIG", "SET", "appendfsync", "everysec");
+    await persist.writeSignalData("BTC/USDT", "aof", makeSignalRow(2)).catch(() => {});
+    const report = await persist.describeDurability();
+    if (!report.servers[0]?.supportsWaitAof) {
+      await expect(persist.writeSignalData("BTC/USDT", "aof", makeSignalRow(3))).rejects.toBeInstanceOf(
+        NotDurableError,
+      );
+    }
+    await rawCall(url, "CONFIG", "SET", "appendfsync", "always");
+    await persist.writeSignalData("BTC/USDT", "aof", makeSignalRow(4));
+    expect(await persist.readSignalData("BTC/USDT", "aof")).toEqual(makeSignalRow(4));
+  });
+});
+
+describe("settings that can lose acknowledged writes are reported through listenWarning", () => {
+  it("at the first connection: each risk, with the server's address", async () => {
+    const { url, port } = await server(["appendonly no", "save 3600 1"]);
+    const persist = backend(url);
+    const warnings = await warningsDuring(
+      () => persist.ping(),
+      (seen) => seen.length > 0,
+    );
+    expect(warnings).toEqual([
+      {
+        backend: "redis",
+        kind: "durability",
+        message: `127.0.0.1:${port}: appendonly no: a crash loses every write since the last RDB snapshot; set appendonly yes`,
+        details: expect.objectContaining({ address: `127.0.0.1:${port}`, appendOnly: false, snapshotRules: "3600 1" }),
+      },
+    ]);
+  });
+
+  it("nothing for appendonly yes with appendfsync always", async () => {
+    const { url } = await server(["appendonly yes", "appendfsync always", 'save ""']);
+    const persist = backend(url);
+    expect(await warningsDuring(() => persist.writeSignalData("BTC/USDT", "quiet", makeSignalRow(1)))).toEqual([]);
+  });
+
+  it("after a reconnection: the settings are read again, and a new risk is reported once", async () => {
+    const { url } = await server(["appendonly yes", "appendfsync always", 'save ""']);
+    const persist = backend(url, { maxReconnectDelayMs: 50 });
+    await persist.ping();
+    await rawCall(url, "CONFIG", "SET", "appendfsync", "everysec");
+    const reconnected = async () => {
+      await rawCall(url, "CLIENT", "KILL", "TYPE", "normal");
+      const deadline = Date.now() + 5_000;
+      while (
+        await persist.ping().then(
+          () => false,
+          () => Date.now() < deadline,
+        )
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const warnings = await warningsDuring(reconnected, (seen) => seen.length > 0);
+    expect(warnings.map((warning) => warning.message)).toEqual([
+      expect.stringMatching(/appendfsync everysec: a power loss or OS crash can lose about the last second/),
+    ]);
+    // The same risk after the next reconnection is not reported again.
+    expect(await warningsDuring(reconnected)).toEqual([]);
+  });
+});
+
+describe("requireDurable", () => {
+  it("refuses writes and deletes on settings that can lose them (NotDurableError, not-applied, nothing written)", async () => {
+    const { url } = await server(["appendonly no", 'save ""']);
+    const persist = backend(url, { requireDurable: true });
+    const key = signalRedisKey(persist.prefix, { strategyName: "durable", symbol: "BTC/USDT" });
+    const error = await persist.writeSignalData("BTC/USDT", "durable", makeSignalRow(1)).catch((reason) => reason);
+    expect(error).toBeInstanceOf(NotDurableError);
+    expect(error).toMatchObject({ outcome: "not-applied", code: "PERSIST_NOT_DURABLE" });
+    expect(error.message).toMatch(/requireDurable is set, but .*appendonly no/);
+    expect(await rawGet(url, key)).toBeNull();
+    await expect(persist.deleteSignalData("BTC/USDT", "durable")).rejects.toBeInstanceOf(NotDurableError);
+    await expect(
+      persist.writeMany([{ symbol: "BTC/USDT", strategyName: "durable", row: makeSignalRow(1) }]),
+    ).rejects.toBeInstanceOf(NotDurableError);
+    const batch = persist.createBatchWriter();
+    await batch.writeSignalData("BTC/USDT", "durable", makeSignalRow(1));
+    await expect(batch.flush()).rejects.toBeInstanceOf(NotDurableError);
+    expect(await rawGet(url, key)).toBeNull();
+  });
+
+  it("refuses appendfsync everysec without waitForAof", async () => {
+    const { url } = await server(["appendonly yes", "appendfsync everysec", 'save ""']);
+    const persist = backend(url, { requireDurable: true });
+    const error = await persist.writeSignalData("BTC/USDT", "durable", makeSignalRow(1)).catch((reason) => reason);
+    expect(error).toBeInstanceOf(NotDurableError);
+    expect(error.message).toMatch(/appendfsync everysec/);
+  });
+
+  it("writes on appendfsync always, and stops acknowledging once the policy is changed at run time", async () => {
+    const { url } = await server(["appendonly yes", "appendfsync always", 'save ""']);
+    const persist = backend(url, { requireDurable: true });
+    await persist.writeSignalData("BTC/USDT", "durable", makeSignalRow(1));
+    await persist.deleteSignalData("BTC/USDT", "durable");
+    await persist.writeSignalData("BTC/USDT", "durable", makeSignalRow(2));
+    expect(await persist.readSignalData("BTC/USDT", "durable")).toEqual(makeSignalRow(2));
+    await rawCall(url, "CONFIG", "SET", "appendfsync", "no");
+    const error = await persist.writeSignalData("BTC/USDT", "durable", makeSignalRow(3)).catch((reason) => reason);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect(error.message).toMatch(
+      /applied but is not known to be fsynced: the server now runs appendonly yes with appendfsync no/,
+    );
+    await expect(persist.writeSignalData("BTC/USDT", "durable", makeSignalRow(4))).rejects.toBeInstanceOf(
+      NotDurableError,
+    );
+    expect(await persist.readSignalData("BTC/USDT", "durable")).toEqual(makeSignalRow(3));
   });
 });
 

@@ -8,6 +8,7 @@ import {
   InvalidOptionError,
   InvalidSignalError,
   PersistError,
+  PersistSignalAdapter,
   type SignalKey,
 } from "@persist-kit/core";
 import { getRedisUrl } from "@persist-kit/tools-test-servers";
@@ -271,14 +272,182 @@ describe("the batch writer (backtests)", () => {
       expect(await listKeys(persist)).toEqual([]);
     }));
 
-  it("flush() rejects with BackendUnavailableError when the server is down", async () => {
+  it("flush() rejects with BackendUnavailableError when the server is down, every time until the change is stored", async () => {
     const persist = new PersistRedis({ url: `redis://127.0.0.1:${await closedPort()}`, timeoutMs: 300 });
     try {
       const batch = persist.createBatchWriter();
       await batch.writeSignalData("BTC/USDT", "backtest", makeSignalRow(1));
       await expect(batch.flush()).rejects.toBeInstanceOf(BackendUnavailableError);
-      // The failure is reported once; nothing is queued any more.
+      // Nothing was stored: the change is still queued, and the next flush says so again.
+      await expect(batch.flush()).rejects.toBeInstanceOf(BackendUnavailableError);
+      expect(await batch.readSignalData("BTC/USDT", "backtest")).toEqual(makeSignalRow(1));
+    } finally {
+      await persist.close();
+    }
+  });
+
+  describe("a pipeline that failed in the background (the server was down)", () => {
+    let server: PrivateRedis;
+
+    beforeAll(async () => {
+      server = await startPrivateRedis(["appendonly yes", "appendfsync always", 'save ""']);
+    });
+
+    afterAll(async () => {
+      await server.destroy();
+    });
+
+    it("its changes stay queued: reads see them, flush() rejects until they are stored, then stores them", async () => {
+      const persist = new PersistRedis({
+        url: server.url,
+        prefix: nextPrefix(),
+        timeoutMs: 300,
+        maxReconnectDelayMs: 50,
+      });
+      try {
+        const batch = persist.createBatchWriter({ maxBatchSize: 2 });
+        await batch.writeSignalData("BTC/USDT", "backtest", makeSignalRow(1));
+        await batch.flush();
+        await server.stop();
+        // Two keys queued: the pipeline goes in the background, and fails.
+        await batch.writeSignalData("BTC/USDT", "backtest", makeSignalRow(2));
+        await batch.writeSignalData("ETH/USDT", "backtest", makeSignalRow(3));
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        expect(await batch.readSignalData("BTC/USDT", "backtest")).toEqual(makeSignalRow(2));
+        expect(await batch.readSignalData("ETH/USDT", "backtest")).toEqual(makeSignalRow(3));
+        await expect(batch.flush()).rejects.toBeInstanceOf(BackendUnavailableError);
+        await expect(batch.flush()).rejects.toBeInstanceOf(BackendUnavailableError);
+        // A newer change of a key replaces the failed one.
+        await batch.deleteSignalData("ETH/USDT", "backtest");
+        await server.start();
+        await batch.flush();
+        expect(await persist.readSignalData("BTC/USDT", "backtest")).toEqual(makeSignalRow(2));
+        expect(await persist.readSignalData("ETH/USDT", "backtest")).toBeNull();
+        await batch.flush();
+      } finally {
+        await persist.close();
+      }
+    });
+  });
+
+  it("a queued row with a TTL expires when the TTL runs out from the write, sent or not", () =>
+    withPersist(
+      async (persist) => {
+        const batch = persist.createBatchWriter();
+        await batch.writeSignalData("BTC/USDT", "ttl", makeSignalRow(1));
+        expect(await batch.readSignalData("BTC/USDT", "ttl")).toEqual(makeSignalRow(1));
+        await new Promise((resolve) => setTimeout(resolve, 450));
+        expect(await batch.readSignalData("BTC/USDT", "ttl")).toBeNull();
+        await batch.flush();
+        expect(await persist.readSignalData("BTC/USDT", "ttl")).toBeNull();
+        expect(await batch.readSignalData("BTC/USDT", "ttl")).toBeNull();
+      },
+      { ttlMs: 400 },
+    ));
+
+  it("a row sent later than written is stored with the TTL left, not a whole TTL", () =>
+    withPersist(
+      async (persist) => {
+        const batch = persist.createBatchWriter();
+        await batch.writeSignalData("BTC/USDT", "ttl-left", makeSignalRow(1));
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        await batch.flush();
+        const key = signalRedisKey(persist.prefix, { strategyName: "ttl-left", symbol: "BTC/USDT" });
+        const left = await raw.pttl(key);
+        expect(left).toBeGreaterThan(0);
+        expect(left).toBeLessThanOrEqual(1_000);
+      },
+      { ttlMs: 2_000 },
+    ));
+
+  it('says it acknowledges writes before storing them (acknowledges: "queued"): the adapter refuses it unless told acceptQueuedWrites', () =>
+    withPersist(async (persist) => {
+      const batch = persist.createBatchWriter();
+      expect(batch.acknowledges).toBe("queued");
+      const adapter = new PersistSignalAdapter(batch);
+      const error = await adapter.setPendingSignal("BTC/USDT", "queued", makeSignalRow(1)).catch((reason) => reason);
+      expect(error).toBeInstanceOf(InvalidOptionError);
+      expect(error).toMatchObject({ outcome: "not-applied" });
+      expect(error.message).toMatch(/acknowledges writes before they are stored/);
+      expect(await batch.readSignalData("BTC/USDT", "queued")).toBeNull();
+      const backtest = new PersistSignalAdapter(batch, { acceptQueuedWrites: true });
+      await backtest.setPendingSignal("BTC/USDT", "queued", makeSignalRow(2));
       await batch.flush();
+      expect(await persist.readSignalData("BTC/USDT", "queued")).toEqual(makeSignalRow(2));
+      await adapter.close();
+      await backtest.close();
+    }));
+});
+
+describe("command timeouts are told apart by their type, not their text", () => {
+  it("a reply of the server that reads 'Command timed out' is the server's reply, not a timeout", async () => {
+    const fake = await startFakeServer(() => "-Command timed out\r\n");
+    const persist = new PersistRedis({ url: `redis://127.0.0.1:${fake.port}`, timeoutMs: 2_000 });
+    try {
+      const error = await persist.writeSignalData("BTC/USDT", "text", makeSignalRow(1)).catch((reason) => reason);
+      expect(error).toBeInstanceOf(PersistError);
+      expect(error).not.toBeInstanceOf(BackendUnavailableError);
+      expect(error.message).toMatch(/: Command timed out/);
+      expect(error.message).not.toMatch(/did not answer/);
+    } finally {
+      await persist.close();
+      await fake.close();
+    }
+  });
+
+  describe("on a frozen server (SIGSTOP)", () => {
+    let server: PrivateRedis;
+
+    beforeAll(async () => {
+      server = await startPrivateRedis(["appendonly yes", "appendfsync always", 'save ""']);
+    });
+
+    afterAll(async () => {
+      server.resume();
+      await server.destroy();
+    });
+
+    it("a command that timed out is a CommandTimeoutError: 'did not answer', outcome unknown", async () => {
+      const persist = new PersistRedis({ url: server.url, prefix: nextPrefix(), timeoutMs: 300 });
+      try {
+        await persist.ping();
+        server.pause();
+        const error = await persist.writeSignalData("BTC/USDT", "frozen", makeSignalRow(1)).catch((reason) => reason);
+        server.resume();
+        expect(error).toBeInstanceOf(BackendUnavailableError);
+        expect(error).toMatchObject({ outcome: "unknown" });
+        expect(error.message).toMatch(/the server did not answer within 300 ms/);
+        expect(error.cause?.cause).toMatchObject({
+          name: "CommandTimeoutError",
+          code: "PERSIST_REDIS_COMMAND_TIMEOUT",
+        });
+      } finally {
+        server.resume();
+        await persist.close();
+      }
+    });
+  });
+});
+
+describe("rediss:// to a server without TLS", () => {
+  it("says the server may not speak TLS, and to use redis:// for a plain port", async () => {
+    const plain = new URL(url);
+    const persist = new PersistRedis({ url: `rediss://${plain.host}`, timeoutMs: 500 });
+    try {
+      const error = await persist.ping().catch((reason) => reason);
+      expect(error).toBeInstanceOf(BackendUnavailableError);
+      expect(error.message).toMatch(/not connected .* within 500 ms — the server may not speak TLS; use redis:\/\//);
+    } finally {
+      await persist.close();
+    }
+  });
+
+  it("gives no TLS hint when nothing listens at all", async () => {
+    const persist = new PersistRedis({ url: `rediss://127.0.0.1:${await closedPort()}`, timeoutMs: 300 });
+    try {
+      const error = await persist.ping().catch((reason) => reason);
+      expect(error.message).toMatch(/ECONNREFUSED/);
+      expect(error.message).not.toMatch(/TLS/);
     } finally {
       await persist.close();
     }
@@ -331,3 +500,71 @@ describe("construction and URLs", () => {
     await expect(persist.readSignalData("BTC/USDT", "closed")).rejects.toThrow(/closed/);
   });
 });
+
+/**
+ * A TCP server that speaks just enough of the Redis protocol for a client to connect (INFO,
+ * CLIENT, CONFIG GET) and answers every other command with `reply` (raw RESP).
+ */
+async function startFakeServer(
+  reply: (command: string[]) => string,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    let buffered = "";
+    socket.on("data", (chunk) => {
+      buffered += chunk.toString("latin1");
+      for (;;) {
+        const parsed = parseCommand(buffered);
+        if (parsed === undefined) break;
+        buffered = buffered.slice(parsed.length);
+        socket.write(answer(parsed.command, reply));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function answer(command: string[], reply: (command: string[]) => string): string {
+  const bulk = (text: string) => `$${Buffer.byteLength(text, "latin1")}\r\n${text}\r\n`;
+  switch (command[0]?.toUpperCase()) {
+    case "INFO":
+      return bulk("# Server\r\nredis_version:7.0.15\r\nrole:master\r\nloading:0\r\naof_enabled:1\r\n");
+    case "CLIENT":
+      return "+OK\r\n";
+    case "CONFIG": {
+      const name = command[2] ?? "";
+      return `*2\r\n${bulk(name)}${bulk(name === "appendfsync" ? "always" : "")}`;
+    }
+    default:
+      return reply(command);
+  }
+}
+
+// One command (`*N` then N bulk strings) from the start of `text`, or undefined when it is not all there yet.
+function parseCommand(text: string): { command: string[]; length: number } | undefined {
+  const header = /^\*(\d+)\r\n/.exec(text);
+  if (header === null) return undefined;
+  let at = header[0].length;
+  const command: string[] = [];
+  for (let index = 0; index < Number(header[1]); index++) {
+    const size = /^\$(\d+)\r\n/.exec(text.slice(at));
+    if (size === null) return undefined;
+    at += size[0].length;
+    const end = at + Number(size[1]);
+    if (text.length < end + 2) return undefined;
+    command.push(text.slice(at, end));
+    at = end + 2;
+  }
+  return { command, length: at };
+}
