@@ -141,7 +141,8 @@ async function runCycles(
 ): Promise<number> {
   const backend = await variant.open();
   try {
-    const adapter = new PersistSignalAdapter(backend.persist);
+    // A backtest may run on a batch writer, whose writes resolve before they are stored.
+    const adapter = new PersistSignalAdapter(backend.persist, { acceptQueuedWrites: true });
     for (const key of keys) await adapter.waitForInit(key.symbol, key.strategyName);
     globalThis.gc?.();
     const started = performance.now();
