@@ -63,13 +63,7 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
     } catch (error) {
       return Promise.reject(error);
     }
-    const key = signalRecordKey(symbol, strategyName);
-    // A bundled store takes the key and text checked here without checking them again.
-    const change =
-      this.#checked === undefined
-        ? this.records.write(key, json, this.#writeOptions())
-        : this.#checked[CHECKED_WRITE](key, json, this.#ttlMs, context);
-    return change.then(nothing, foreignError(context));
+    return this.#write(symbol, strategyName, json, undefined, context).then(nothing);
   }
 
   readSignalData(symbol: string, strategyName: string): Promise<ISignalRow | null> {
@@ -133,12 +127,7 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
     } catch (error) {
       return Promise.reject(error);
     }
-    const key = signalRecordKey(symbol, strategyName);
-    const change =
-      this.#checked === undefined
-        ? this.records.write(key, json, { ...this.#writeOptions(), condition })
-        : this.#checked[CHECKED_WRITE](key, json, this.#ttlMs, context, condition);
-    return change.catch(foreignError(context));
+    return this.#write(symbol, strategyName, json, condition, context);
   }
 
   /** @internal */
@@ -148,11 +137,25 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
     json: string,
     condition: RecordCondition,
   ): Promise<RecordChange> {
-    const context = this.#context("write", symbol, strategyName);
+    return this.#write(symbol, strategyName, json, condition, this.#context("write", symbol, strategyName));
+  }
+
+  // A bundled store takes the key and text checked here without checking them again.
+  #write(
+    symbol: string,
+    strategyName: string,
+    json: string,
+    condition: RecordCondition | undefined,
+    context: PersistErrorContext,
+  ): Promise<RecordChange> {
     const key = signalRecordKey(symbol, strategyName);
     const change =
       this.#checked === undefined
-        ? this.records.write(key, json, { ...this.#writeOptions(), condition })
+        ? this.records.write(
+            key,
+            json,
+            condition === undefined ? this.#writeOptions() : { ...this.#writeOptions(), condition },
+          )
         : this.#checked[CHECKED_WRITE](key, json, this.#ttlMs, context, condition);
     return change.catch(foreignError(context));
   }

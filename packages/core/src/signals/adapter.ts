@@ -316,12 +316,7 @@ export class PersistSignalAdapter {
       const lease = state.lease;
       if (fenced === undefined || lease === undefined || !lease.valid(this.#validMs())) continue;
       lease.lost = true;
-      const context: PersistErrorContext = {
-        backend: fenced.name ?? "adapter",
-        operation: "lease",
-        symbol: state.symbol,
-        strategyName: state.strategyName,
-      };
+      const context = leaseContext(fenced, state);
       releases.push(
         releaseLease(fenced.records, leaseRecordKey(state.symbol, state.strategyName), lease).catch((error) => {
           this.#report(error, context);
@@ -590,12 +585,7 @@ export class PersistSignalAdapter {
         continue;
       }
       lease.renewing = true;
-      const context: PersistErrorContext = {
-        backend: store.name ?? "adapter",
-        operation: "lease",
-        symbol: state.symbol,
-        strategyName: state.strategyName,
-      };
+      const context = leaseContext(store, state);
       const renewal = renewLease(store.records, this.#leaseKey(state), lease, owner, leaseMs, state.leaseSince)
         .then(
           (change) => {
@@ -693,6 +683,16 @@ export class PersistSignalAdapter {
     reportError(persistError);
     return persistError;
   }
+}
+
+// The error context of a background lease operation on a key.
+function leaseContext(store: FencedStore, state: KeyState): PersistErrorContext {
+  return {
+    backend: store.name ?? "adapter",
+    operation: "lease",
+    symbol: state.symbol,
+    strategyName: state.strategyName,
+  };
 }
 
 function defaultPersist(): Promise<PersistBase> {
