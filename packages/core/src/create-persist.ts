@@ -47,7 +47,9 @@ export async function createPersist(url: string, options: CreatePersistOptions =
   const backendPackage = scheme === undefined ? undefined : BACKEND_PACKAGES[scheme];
   if (backendPackage === undefined) {
     const known = ["memory", ...Object.keys(BACKEND_PACKAGES)].map((name) => `${name}:`).join(", ");
-    throw new PersistError(`unsupported URL ${JSON.stringify(url)}; expected one of ${known}`, {
+    // Only the scheme is named: the rest of an unknown URL may hold a password in any form.
+    const shown = scheme === undefined ? "a URL without a scheme" : `the scheme ${JSON.stringify(`${scheme}:`)}`;
+    throw new PersistError(`unsupported URL (${shown}); expected one of ${known}`, {
       backend: "core",
       operation: "create",
     });
