@@ -238,6 +238,50 @@ describe("exclusive ownership", () => {
     expect(await stored(memory)).toMatchObject({ id: "a" });
   });
 
+  it("an owner's fences come from the key's own revision: a higher revision of another symbol cannot lift a late write above the next owner's gap", async () => {
+    const memory = new MemoryRecordStore();
+    const oldView = new HoldingRecordStore(memory);
+    const old = adapterOn(oldView, { exclusive: { leaseMs: 300 }, timeoutMs: 100 });
+    const next = adapterOn(memory, { exclusive: { leaseMs: 300 }, timeoutMs: 100 });
+    await old.setPendingSignal("BTC/USDT", "s", row("a"));
+    // Another symbol of the strategy far above: another process raised it.
+    await memory.write({ namespace: "signal", parts: ["s", "ETH/USDT"] }, JSON.stringify(row("eth")), {
+      condition: { below: 4 * 2 ** 30 },
+    });
+    await old.setPendingSignal("ETH/USDT", "s", row("eth-2"));
+    oldView.holdNext("signal");
+    const late = old.setPendingSignal("BTC/USDT", "s", row("late")).catch((error: unknown) => error);
+    oldView.hold();
+    await sleep(400);
+    expect(await next.waitForInit("BTC/USDT", "s")).toEqual(row("a"));
+    await next.setPendingSignal("BTC/USDT", "s", row("next"));
+    oldView.resume();
+    await late;
+    await sleep(20);
+    expect(await stored(memory)).toMatchObject({ id: "next" });
+  });
+
+  it("after a lost lease and a refused retake, a write still refuses, also once the other owner is gone", async () => {
+    const memory = new MemoryRecordStore();
+    const pausedView = new HoldingRecordStore(memory);
+    const paused = adapterOn(pausedView, { exclusive: { leaseMs: 300 }, timeoutMs: 100 });
+    const next = new PersistSignalAdapter(new RecordSignalStore(memory), {
+      exclusive: { leaseMs: 300 },
+      timeoutMs: 100,
+    });
+    await paused.setPendingSignal("BTC/USDT", "s", row("a"));
+    pausedView.hold();
+    await sleep(400);
+    await next.setPendingSignal("BTC/USDT", "s", row("next"));
+    pausedView.resume();
+    await expect(paused.setPendingSignal("BTC/USDT", "s", row("b"))).rejects.toBeInstanceOf(OwnershipLostError);
+    await expect(paused.waitForInit("BTC/USDT", "s")).rejects.toBeInstanceOf(OwnershipError);
+    await next.close();
+    await expect(paused.setPendingSignal("BTC/USDT", "s", row("stale"))).rejects.toBeInstanceOf(OwnershipLostError);
+    expect(await stored(memory)).toMatchObject({ id: "next" });
+    expect(await paused.waitForInit("BTC/USDT", "s")).toEqual(row("next"));
+  });
+
   it("a held key is renewed in the background and stays owned well past one lease", async () => {
     const persist = new PersistMemory();
     const owner = new PersistSignalAdapter(persist, { exclusive: { leaseMs: 150 }, timeoutMs: 50 });

@@ -100,8 +100,9 @@ interface KeyState {
   readonly strategyName: string;
   /** The row the store holds as far as this adapter knows; `undefined`: read it at the next `waitForInit`. */
   view: ISignalRow | null | undefined;
-  /** Until when (monotonic ms) the view holds: a row written with a TTL expires. */
+  /** Until when the view holds, on the monotonic and the wall clock: a row written with a TTL expires. */
   viewUntil: number;
+  viewUntilWall: number;
   /** The highest revision this adapter has seen or sent for the key: every change is fenced above it. */
   fence: number | undefined;
   lease: Lease | undefined;
@@ -215,7 +216,7 @@ export class PersistSignalAdapter {
     return this.#operation("init", symbol, strategyName, async (call, backend, state) => {
       const fenced = asFenced(backend);
       if (this.#owner !== undefined) await this.#own(call, this.#needFenced(fenced, call), state, true);
-      if (state.view === undefined || performance.now() >= state.viewUntil) {
+      if (state.view === undefined || performance.now() >= state.viewUntil || Date.now() >= state.viewUntilWall) {
         if (fenced !== undefined) {
           const stored = await fenced.readSignalRecord(symbol, strategyName);
           this.#raiseFence(state, stored.revision);
@@ -375,7 +376,9 @@ export class PersistSignalAdapter {
         call.timedOut = true;
         clearTimeout(timer);
         this.#forgetView(id);
-        const outcome: PersistOutcome = phase === "sent" && operation !== "init" ? "unknown" : "not-applied";
+        // An exclusive waitForInit writes too (the lease, the takeover's rewrite).
+        const writes = operation !== "init" || this.#owner !== undefined;
+        const outcome: PersistOutcome = phase === "sent" && writes ? "unknown" : "not-applied";
         const what =
           phase === "queued"
             ? `the call waited ${this.#timeoutMs} ms behind earlier calls on the key; nothing was sent`
@@ -411,6 +414,9 @@ export class PersistSignalAdapter {
           let backend: PersistBase;
           try {
             backend = this.#backend.value ?? (await this.#backend.get());
+            if (typeof backend !== "object" || backend === null) {
+              throw new InvalidOptionError(`the backend source gave ${String(backend)}, not a backend`, call.context);
+            }
           } catch (error) {
             fail(withOutcome(error, "not-applied"));
             return;
@@ -472,7 +478,7 @@ export class PersistSignalAdapter {
     }
     for (let attempt = 0; attempt < MAX_FENCE_ATTEMPTS && !call.timedOut; attempt++) {
       const fence = this.#nextFence(state);
-      state.fence = fence;
+      this.#raiseFence(state, fence);
       const lease = state.lease;
       if (this.#owner !== undefined) this.#assertLeaseValid(call, state, "not-applied");
       const sentAt = performance.now();
@@ -489,7 +495,12 @@ export class PersistSignalAdapter {
         }
         return sentAt;
       }
-      if (lease !== undefined && !(await leaseIsCurrent(store.records, this.#leaseKey(state), lease))) {
+      const owner = this.#owner;
+      if (
+        lease !== undefined &&
+        owner !== undefined &&
+        !(await leaseIsCurrent(store.records, this.#leaseKey(state), lease, owner, call.context))
+      ) {
         lease.lost = true;
         throw this.#lost(call, "not-applied", "another owner took the key; nothing was written");
       }
@@ -523,30 +534,51 @@ export class PersistSignalAdapter {
         "the lease ran out; nothing was written; take the key again with waitForInit",
       );
     }
-    state.lease = undefined;
+    if (store.ttlMs !== undefined && store.records.capabilities.ttlResetsRevision) {
+      // An expired row forgets its revision there, so a takeover could not fence above the old owner.
+      throw new InvalidOptionError(
+        "exclusive cannot fence on a store whose expiry forgets revisions while rows have a ttlMs; drop ttlMs",
+        { ...call.context, outcome: "not-applied" },
+      );
+    }
+    // A lost lease stays in place until a new one is taken: a write after a failed take still
+    // refuses, and never takes the key behind the application's back.
     state.view = undefined;
     const taken = await takeLease(store.records, this.#leaseKey(state), owner, leaseMs, call.context);
-    state.lease = taken;
-    state.leaseSince = new Date().toISOString();
-    this.#startRenewing(store);
-    for (let attempt = 0; attempt < MAX_FENCE_ATTEMPTS && !call.timedOut; attempt++) {
-      const stored = await store.readSignalRecord(state.symbol, state.strategyName);
-      const fence = Math.max(stored.revision, state.fence ?? 0) + OWNERSHIP_GAP;
-      this.#raiseFence(state, fence);
-      const sentAt = performance.now();
-      const change =
-        stored.row === null
-          ? await store.deleteSignalIf(state.symbol, state.strategyName, { below: fence })
-          : await store.writeSignalIf(state.symbol, state.strategyName, stored.row, { below: fence });
-      this.#raiseFence(state, change.revision);
-      if (!change.applied) continue;
-      if (!taken.valid(this.#validMs())) {
-        taken.lost = true;
-        throw this.#lost(call, "not-applied", "the lease ran out while the key was taken");
+    const giveUp = () => {
+      taken.lost = true;
+      releaseLease(store.records, this.#leaseKey(state), taken).catch((error: unknown) => {
+        this.#report(error, leaseContext(store, state));
+      });
+    };
+    try {
+      for (let attempt = 0; attempt < MAX_FENCE_ATTEMPTS && !call.timedOut; attempt++) {
+        const stored = await store.readSignalRecord(state.symbol, state.strategyName);
+        const fence = Math.max(stored.revision, state.fence ?? 0) + OWNERSHIP_GAP;
+        this.#raiseFence(state, fence);
+        const sentAt = performance.now();
+        const change =
+          stored.row === null
+            ? await store.deleteSignalIf(state.symbol, state.strategyName, { below: fence })
+            : await store.writeSignalIf(state.symbol, state.strategyName, stored.row, { below: fence });
+        this.#raiseFence(state, change.revision);
+        if (!change.applied) continue;
+        if (!taken.valid(this.#validMs())) {
+          giveUp();
+          throw this.#lost(call, "unknown", "the lease ran out while the key was taken");
+        }
+        // Only now is the key this adapter's: the previous owner's calls can no longer land.
+        state.lease = taken;
+        state.leaseSince = new Date().toISOString();
+        this.#startRenewing(store);
+        if (!call.timedOut) this.#setView(state, stored.row, store, sentAt);
+        return;
       }
-      if (!call.timedOut) this.#setView(state, stored.row, store, sentAt);
-      return;
+    } catch (error) {
+      if (!taken.lost) giveUp();
+      throw error;
     }
+    giveUp();
     if (call.timedOut) return;
     throw new BackendUnavailableError(
       `the key changed under ${MAX_FENCE_ATTEMPTS} attempts to take it; another writer keeps changing it`,
@@ -633,6 +665,7 @@ export class PersistSignalAdapter {
         strategyName,
         view: undefined,
         viewUntil: Number.POSITIVE_INFINITY,
+        viewUntilWall: Number.POSITIVE_INFINITY,
         fence: undefined,
         lease: undefined,
         leaseSince: "",
@@ -651,8 +684,11 @@ export class PersistSignalAdapter {
     }
   }
 
+  // An exclusive owner fences from the key's own revision only: a new owner's takeover gap is
+  // counted from that key's revision, so nothing the old owner sent may be counted from higher.
   #nextFence(state: KeyState): number {
-    return Math.max(state.fence ?? 0, this.#strategyFences.get(state.strategyName) ?? 0) + 1;
+    const strategyFence = this.#owner === undefined ? (this.#strategyFences.get(state.strategyName) ?? 0) : 0;
+    return Math.max(state.fence ?? 0, strategyFence) + 1;
   }
 
   // A row written with a TTL is known until the TTL runs out counted from before the write was
@@ -667,8 +703,17 @@ export class PersistSignalAdapter {
   ): void {
     state.view = row;
     const ttlMs = store?.ttlMs;
-    if (row === null || ttlMs === undefined) state.viewUntil = Number.POSITIVE_INFINITY;
-    else state.viewUntil = writtenAt === undefined ? Number.NEGATIVE_INFINITY : writtenAt + ttlMs;
+    if (row === null || ttlMs === undefined) {
+      state.viewUntil = Number.POSITIVE_INFINITY;
+      state.viewUntilWall = Number.POSITIVE_INFINITY;
+    } else if (writtenAt === undefined) {
+      state.viewUntil = Number.NEGATIVE_INFINITY;
+      state.viewUntilWall = Number.NEGATIVE_INFINITY;
+    } else {
+      // The wall clock keeps counting while the machine sleeps; the monotonic one may not.
+      state.viewUntil = writtenAt + ttlMs;
+      state.viewUntilWall = Date.now() - (performance.now() - writtenAt) + ttlMs;
+    }
   }
 
   #forgetView(id: string): void {

@@ -58,9 +58,9 @@ export class Lease {
    * Whether it is time to renew: a third to half a lease after the last confirmation, at a random
    * point, so the leases of keys taken together are not all renewed in one burst.
    */
-  due(leaseMs: number, now: number = performance.now()): boolean {
+  due(leaseMs: number, now: Instant = instant()): boolean {
     this.#renewAfter ??= leaseMs * (1 / 3 + Math.random() / 6);
-    return now - this.#sentMono >= this.#renewAfter;
+    return Math.max(now.mono - this.#sentMono, now.wall - this.#sentWall) >= this.#renewAfter;
   }
 
   #renewAfter: number | undefined;
@@ -155,9 +155,19 @@ export async function renewLease(
 }
 
 /** Whether the lease record is still exactly the one `lease` confirmed. */
-export async function leaseIsCurrent(records: RecordStore, key: RecordKey, lease: Lease): Promise<boolean> {
+/**
+ * Whether the lease record is still this owner's: its token, at the revision `lease` confirmed or
+ * later (a renewal may have landed whose answer is still on its way).
+ */
+export async function leaseIsCurrent(
+  records: RecordStore,
+  key: RecordKey,
+  lease: Lease,
+  owner: LeaseOwner,
+  context: PersistErrorContext,
+): Promise<boolean> {
   const current = await records.read(key);
-  return current.found && current.revision === lease.revision;
+  return current.found && current.revision >= lease.revision && parseLease(current.json, context).owner === owner.token;
 }
 
 /** Gives the lease up, so another owner can take the key at once. */
