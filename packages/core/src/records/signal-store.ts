@@ -73,9 +73,9 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
     } catch (error) {
       return Promise.reject(error);
     }
-    const key = signalRecordKey(symbol, strategyName);
-    const read = this.#checked === undefined ? this.records.read(key) : this.#checked[CHECKED_READ](key, context);
-    return read.then((stored) => (stored.found ? parseSignalRow(stored.json, context) : null), foreignError(context));
+    return this.#read(symbol, strategyName, context).then((stored) =>
+      stored.found ? parseSignalRow(stored.json, context) : null,
+    );
   }
 
   deleteSignalData(symbol: string, strategyName: string): Promise<void> {
@@ -85,9 +85,7 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
     } catch (error) {
       return Promise.reject(error);
     }
-    const key = signalRecordKey(symbol, strategyName);
-    const change = this.#checked === undefined ? this.records.delete(key) : this.#checked[CHECKED_DELETE](key, context);
-    return change.then(nothing, foreignError(context));
+    return this.#delete(symbol, strategyName, undefined, context).then(nothing);
   }
 
   /** The `ttlMs` every write takes, if any. */
@@ -103,12 +101,10 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
     } catch (error) {
       return Promise.reject(error);
     }
-    const key = signalRecordKey(symbol, strategyName);
-    const read = this.#checked === undefined ? this.records.read(key) : this.#checked[CHECKED_READ](key, context);
-    return read.then(
-      (stored) => ({ row: stored.found ? parseSignalRow(stored.json, context) : null, revision: stored.revision }),
-      foreignError(context),
-    );
+    return this.#read(symbol, strategyName, context).then((stored) => ({
+      row: stored.found ? parseSignalRow(stored.json, context) : null,
+      revision: stored.revision,
+    }));
   }
 
   /** Stores `row` only under `condition` (see {@link RecordCondition}); answers what the store did. */
@@ -140,6 +136,27 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
     return this.#write(symbol, strategyName, json, condition, this.#context("write", symbol, strategyName));
   }
 
+  // A bundled store takes the key checked here without checking it again.
+  #read(symbol: string, strategyName: string, context: PersistErrorContext): Promise<RecordRead> {
+    const key = signalRecordKey(symbol, strategyName);
+    const read = this.#checked === undefined ? this.records.read(key) : this.#checked[CHECKED_READ](key, context);
+    return read.catch(foreignError(context));
+  }
+
+  #delete(
+    symbol: string,
+    strategyName: string,
+    condition: RecordCondition | undefined,
+    context: PersistErrorContext,
+  ): Promise<RecordChange> {
+    const key = signalRecordKey(symbol, strategyName);
+    const change =
+      this.#checked === undefined
+        ? this.records.delete(key, condition === undefined ? {} : { condition })
+        : this.#checked[CHECKED_DELETE](key, context, condition);
+    return change.catch(foreignError(context));
+  }
+
   // A bundled store takes the key and text checked here without checking them again.
   #write(
     symbol: string,
@@ -169,12 +186,7 @@ export class RecordSignalStore<S extends RecordStore = RecordStore> implements P
     } catch (error) {
       return Promise.reject(error);
     }
-    const key = signalRecordKey(symbol, strategyName);
-    const change =
-      this.#checked === undefined
-        ? this.records.delete(key, { condition })
-        : this.#checked[CHECKED_DELETE](key, context, condition);
-    return change.catch(foreignError(context));
+    return this.#delete(symbol, strategyName, condition, context);
   }
 
   /** Every stored signal key, page by page; with `strategyName`, only that strategy's. */
