@@ -1,5 +1,12 @@
 export { collectKeys, recordsOf } from "./context.js";
 export {
+  expectNothingSecret,
+  passwordArbitrary,
+  secretPieces,
+  type TestPassword,
+  visibleTexts,
+} from "./credentials.js";
+export {
   type AdapterWorker,
   exitsAfterClose,
   type KillTrialReport,

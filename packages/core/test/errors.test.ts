@@ -1,7 +1,14 @@
 import { inspect } from "node:util";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { createPersist, PersistError, PersistMemory, redactCredentials } from "../src/index.js";
+import {
+  connectionUrlSecrets,
+  createPersist,
+  InvalidOptionError,
+  PersistError,
+  PersistMemory,
+  redactCredentials,
+} from "../src/index.js";
 
 describe("errors", () => {
   it("name the backend, operation and key, and carry the cause", () => {
@@ -137,4 +144,82 @@ describe("credentials never reach a message, a stack, a cause or util.inspect", 
     );
     expect(checked).toBe(30_000);
   }, 120_000);
+});
+
+describe("connectionUrlSecrets: the passwords of a connection URL, or a refusal of a URL a driver could misread", () => {
+  const context = { backend: "test", operation: "create" } as const;
+  const printable = fc.string({
+    unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)),
+    minLength: 4,
+    maxLength: 24,
+  });
+
+  it("gives the password as written and decoded, from the user info and from password parameters", () => {
+    expect(connectionUrlSecrets("postgres://bot:s%2Fcret@db:5432/app", context)).toEqual(["s%2Fcret", "s/cret"]);
+    expect(connectionUrlSecrets("postgres://db/app?user=bot&password=a%26b", context)).toEqual(["a%26b", "a&b"]);
+    // An unencoded "&" or "=" cannot be told from the next parameter: the rest of the query is
+    // secret, whole and in pieces, as a driver may show a piece as a parameter name.
+    expect(connectionUrlSecrets("mongodb://db/?password=abcd&efgh=ijkl", context)).toEqual([
+      "abcd&efgh=ijkl",
+      "abcd",
+      "efgh",
+      "ijkl",
+    ]);
+    expect(connectionUrlSecrets("mongodb://bot@db1,db2/trading", context)).toEqual([]);
+    expect(connectionUrlSecrets("/var/run/postgresql app", context)).toEqual([]);
+  });
+
+  it.each([
+    ["an unencoded @", "postgres://bot:p@ss-word-core@db/app"],
+    ["an unencoded / (an @ after the host)", "mongodb://bot:pass/word-core@db/"],
+    ["an unencoded ?", "mongodb://bot:pass?word-core@db/"],
+    ["an unencoded space", "postgres://bot:pass word-core@db/app"],
+    ["a #", "postgres://bot:pass#word-core@db/app"],
+    ["a bad % escape", "postgres://bot:pass%zzword-core@db/app"],
+    ["user info per host", "mongodb://bot:word-core@db1,bot:word-core@db2/"],
+    ["a space in a password parameter", "postgres://db/app?password=pass word-core"],
+  ])("refuses %s without showing the URL", (_what, url) => {
+    let error: unknown;
+    try {
+      connectionUrlSecrets(url, context);
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect(error).toMatchObject({ outcome: "not-applied" });
+    expect(inspect(error, { depth: 10 })).not.toContain("word-core");
+  });
+
+  it("fuzz: 10,000 passwords in every form; refused, or every occurrence is redacted with the secrets it gives", () => {
+    let refused = 0;
+    let redacted = 0;
+    fc.assert(
+      fc.property(printable, fc.constantFrom("postgres", "mongodb", "mongodb+srv", "redis"), (password, scheme) => {
+        const urls = [
+          `${scheme}://bot:${password}@db.example:5432/app`,
+          `${scheme}://bot:${password}@db1.example,db2.example/app`,
+          `${scheme}://db.example/app?user=bot&password=${password}`,
+          `${scheme}://bot:${encodeURIComponent(password)}@db.example/app`,
+        ];
+        for (const url of urls) {
+          let secrets: string[];
+          try {
+            secrets = connectionUrlSecrets(url, context);
+          } catch (error) {
+            if (!(error instanceof InvalidOptionError)) throw error;
+            if (inspect(error, { depth: 10 }).includes(password)) throw new Error(`a refusal showed ${password}`);
+            refused++;
+            continue;
+          }
+          // What a driver might print: the URL, the password alone, its pieces between separators.
+          const shown = redactCredentials(`cannot connect to ${url}: bad password ${password}`, secrets);
+          if (shown.includes(password)) throw new Error(`${JSON.stringify(password)} shows in ${shown}`);
+          redacted++;
+        }
+      }),
+      { numRuns: 10_000 },
+    );
+    expect(refused).toBeGreaterThan(0);
+    expect(redacted).toBeGreaterThanOrEqual(10_000);
+  });
 });

@@ -1,6 +1,7 @@
 import {
   type DriverErrorRules,
   errorMessage,
+  InvalidOptionError,
   type PersistError,
   type PersistErrorContext,
   type PersistOutcome,
@@ -57,6 +58,10 @@ export class UnchangedError extends Error {
   }
 }
 
+// AuthenticationFailed, and MechanismUnavailable (FerretDB without authentication, or a mechanism
+// the server does not offer).
+const CREDENTIAL_REFUSALS = new Set([18, 334]);
+
 function errorCode(error: unknown): unknown {
   return (error as { code?: unknown } | null)?.code;
 }
@@ -100,9 +105,19 @@ export function mongoErrorRules(location: string): DriverErrorRules {
   };
 }
 
-/** Wraps a driver error with the backend, operation, key and outcome (see {@link mongoErrorRules}). */
+/**
+ * Wraps a driver error with the backend, operation, key and outcome (see {@link mongoErrorRules});
+ * credentials the server refused are an `InvalidOptionError`.
+ */
 export function wrapMongoError(error: unknown, context: PersistErrorContext, location: string): PersistError {
   const cause = error instanceof UnchangedError ? (error.cause ?? error) : error;
+  // The handshake failed before any command: a configuration error, not a server that is down.
+  if (CREDENTIAL_REFUSALS.has(Number(errorCode(cause)))) {
+    return new InvalidOptionError(
+      `the server refused the credentials: ${errorMessage(cause)}; check the user name, password and authMechanism (in the URL or clientOptions); nothing was sent`,
+      { ...context, outcome: "not-applied", cause },
+    );
+  }
   const wrapped = wrapDriverError(error, context, mongoErrorRules(location));
   // The UnchangedError mark has done its work; the driver's error is the cause users inspect.
   if (cause !== error && wrapped.cause === error) Object.defineProperty(wrapped, "cause", { value: cause });

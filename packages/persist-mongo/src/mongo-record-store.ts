@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import {
   BaseRecordStore,
   CorruptDataError,
+  connectionUrlSecrets,
   decideCondition,
   errorMessage,
   InvalidOptionError,
@@ -113,6 +114,8 @@ export class MongoRecordStore extends BaseRecordStore {
   readonly #collection: RetryingOnce<Collection<RecordDocument>>;
   readonly #clock: ServerClock;
   readonly #writeConcern: MongoWriteConcern;
+  // Every password the store was given: redacted in every error it reports.
+  readonly #secrets: readonly string[];
   // Key prefix -> the last head this store saw of the key: a change that was the key's latest at
   // some moment. Only a starting point for exact `_id` lookups (see `#head`), never trusted as is.
   readonly #hints = new Map<string, RecordDocument>();
@@ -121,7 +124,8 @@ export class MongoRecordStore extends BaseRecordStore {
   constructor(connection: string | MongoClient, options: MongoRecordStoreOptions = {}) {
     super();
     this.#ownsClient = typeof connection === "string";
-    this.#client = typeof connection === "string" ? createClient(connection, options) : connection;
+    this.#secrets = passwordsOf(connection, options);
+    this.#client = typeof connection === "string" ? createClient(connection, options, this.#secrets) : connection;
     const urlDatabase = typeof connection === "string" ? databaseNameFromUrl(connection) : undefined;
     this.databaseName = options.databaseName ?? urlDatabase ?? DEFAULT_DATABASE;
     this.collectionName = options.collectionName ?? DEFAULT_COLLECTION;
@@ -290,7 +294,8 @@ export class MongoRecordStore extends BaseRecordStore {
   }
 
   protected wrapError(error: unknown, context: PersistErrorContext): PersistError {
-    return wrapMongoError(error, context, `${this.databaseName}.${this.collectionName}`);
+    const withSecrets: PersistErrorContext = { ...context, secrets: this.#secrets };
+    return wrapMongoError(error, withSecrets, `${this.databaseName}.${this.collectionName}`);
   }
 
   /**
@@ -652,7 +657,18 @@ async function unchanged<T>(step: () => Promise<T>): Promise<T> {
   }
 }
 
-function createClient(url: string, options: MongoRecordStoreOptions): MongoClient {
+// A URL the driver could read two ways is refused here, before the driver parses it: it would take
+// part of the password for a host name and show it in a connection error.
+function passwordsOf(connection: string | MongoClient, options: MongoRecordStoreOptions): string[] {
+  const context: PersistErrorContext = { backend: BACKEND, operation: "create" };
+  const passwords = typeof connection === "string" ? connectionUrlSecrets(connection, context) : [];
+  const given = [options.clientOptions?.auth?.password];
+  if (typeof connection !== "string") given.push(connection.options?.credentials?.password);
+  for (const password of given) if (typeof password === "string" && password !== "") passwords.push(password);
+  return [...new Set(passwords)];
+}
+
+function createClient(url: string, options: MongoRecordStoreOptions, secrets: readonly string[]): MongoClient {
   const timeouts = {
     serverSelectionTimeoutMS: wholeNumberOption(BACKEND, "serverSelectionTimeoutMS", options.serverSelectionTimeoutMS, {
       default: 5_000,
@@ -670,10 +686,12 @@ function createClient(url: string, options: MongoRecordStoreOptions): MongoClien
   try {
     return new MongoClient(url, { appName: "persist-kit", ...options.clientOptions, ...timeouts });
   } catch (error) {
-    throw new PersistErrorClass(`cannot use ${url}: ${errorMessage(error)}`, {
+    // The URL is not shown: it may hold a password the driver could not read as one.
+    throw new InvalidOptionError(`the URL is not one the driver takes: ${errorMessage(error)}`, {
       backend: BACKEND,
       operation: "create",
       cause: error,
+      secrets,
     });
   }
 }

@@ -526,10 +526,10 @@ describe("clients and close()", () => {
     await persist.close?.();
   });
 
-  it("a URL the driver refuses is a PersistError at construction, with the password redacted", () => {
+  it("a URL the driver refuses is an InvalidOptionError at construction, with the password redacted", () => {
     expect(() => new PersistMongo("mongodb://user:secret@127.0.0.1:notaport/")).toThrow(
       expect.objectContaining({
-        name: "PersistError",
+        name: "InvalidOptionError",
         operation: "create",
         message: expect.not.stringContaining("secret"),
       }),

@@ -163,7 +163,7 @@ export const POSTGRES_ERROR_RULES: DriverErrorRules = {
  * value the server refuses as JSON is refused with nothing written: an `InvalidSignalError` for
  * signal keys, an `InvalidOptionError` for other records and batches. A stored record the write
  * and delete functions refuse is a `CorruptDataError`; settings refused by `requireDurable` are a
- * `NotDurableError`.
+ * `NotDurableError`; refused credentials an `InvalidOptionError`.
  */
 export function wrapPostgresError(error: unknown, context: PersistErrorContext): PersistError {
   if (error instanceof NotDurableServerError) {
@@ -189,6 +189,14 @@ export function wrapPostgresError(error: unknown, context: PersistErrorContext):
       outcome: "not-applied",
       cause: error,
     });
+  }
+  // Class 28 (invalid authorization): the server refused the credentials while connecting, before
+  // any statement; a configuration error, not a server that is down.
+  if (code?.startsWith("28") === true) {
+    return new InvalidOptionError(
+      `the server refused the credentials: ${describeCause(error)}; check the user name and password (in the URL or poolConfig); nothing was sent`,
+      { ...context, outcome: "not-applied", cause: error },
+    );
   }
   return wrapDriverError(error, context, POSTGRES_ERROR_RULES);
 }

@@ -2,6 +2,7 @@ import {
   assertExclusiveOptions,
   BaseRecordStore,
   CorruptDataError,
+  connectionUrlSecrets,
   InvalidOptionError,
   type ListRequest,
   PersistError,
@@ -145,6 +146,8 @@ export class PostgresRecordStore extends BaseRecordStore {
   readonly #poolConfig: PoolConfig | undefined;
   readonly #ownsPool: boolean;
   readonly #requireDurable: boolean;
+  // Every password the store was given: redacted in every error it reports.
+  readonly #secrets: readonly string[];
   // Connections whose settings were checked: found durable, or reported without requireDurable.
   readonly #checkedConnections = new WeakSet<PoolClient>();
   readonly #reportedWarnings = new Set<string>();
@@ -167,6 +170,8 @@ export class PostgresRecordStore extends BaseRecordStore {
       DEFAULT_CONNECTION_TIMEOUT_MILLIS,
     );
     assertExclusive(options);
+    assertNoFieldsTheUrlOverrides(options);
+    this.#secrets = passwordsOf(options);
     this.#requireDurable = booleanOption("requireDurable", options.requireDurable);
     this.#ownsPool = options.pool === undefined;
     this.#poolConfig = this.#ownsPool ? this.#ownPoolConfig(options) : undefined;
@@ -226,7 +231,8 @@ export class PostgresRecordStore extends BaseRecordStore {
   protected async readRecord(key: RecordKey, context: PersistErrorContext): Promise<RecordRead> {
     const { rows } = await this.#query(this.sql.read, readValues(recordLocation(key)));
     const row = rows[0];
-    if (!row.stored) return { found: false, revision: Number(row.revision) };
+    if (!row.stored)
+      return { found: false, revision: this.#storedRevision(row.revision, context, "the revision floor of its group") };
     const revision = this.#storedRevision(row.revision, context);
     if (!row.live) return { found: false, revision };
     if (row.format === null) throw this.#corrupt("its format is SQL NULL", context);
@@ -307,7 +313,7 @@ export class PostgresRecordStore extends BaseRecordStore {
   }
 
   protected wrapError(error: unknown, context: PersistErrorContext): PersistError {
-    return wrapPostgresError(error, context);
+    return wrapPostgresError(error, { ...context, secrets: this.#secrets });
   }
 
   // Every statement waits for the tables; once they are known, it starts at once.
@@ -491,10 +497,10 @@ export class PostgresRecordStore extends BaseRecordStore {
   }
 
   /** A stored row's revision; a row without one (SQL NULL) or beyond a double's exact range is corrupt. */
-  #storedRevision(stored: string | null, context: PersistErrorContext): number {
+  #storedRevision(stored: string | null, context: PersistErrorContext, what = "its revision"): number {
     const revision = Number(stored);
-    if (stored !== null && Number.isSafeInteger(revision) && revision >= 0) return revision;
-    throw this.#corrupt(`its revision is ${stored === null ? "SQL NULL" : stored}, not a revision`, context);
+    if (stored !== null && /^\d+$/.test(stored) && Number.isSafeInteger(revision)) return revision;
+    throw this.#corrupt(`${what} is ${stored === null ? "SQL NULL" : stored}, not a revision`, context);
   }
 
   // A listed row must be one a read can reach: a key core accepts, and a revision.
@@ -555,6 +561,35 @@ export class PostgresRecordStore extends BaseRecordStore {
 // client between two statements); unhandled, it would end the process. pg drops that connection,
 // the statement that needed it fails, and the next operation opens a new one.
 function ignoreIdleClientError(): void {}
+
+// A URL a driver could read two ways is refused here, before pg parses it: pg would take part of
+// the password for a host name and show it in a connection error.
+function passwordsOf(options: PostgresRecordStoreOptions): string[] {
+  const context: PersistErrorContext = { backend: BACKEND, operation: "create" };
+  const given = options.pool?.options;
+  const urls = [options.connectionString, options.poolConfig?.connectionString, given?.connectionString];
+  const passwords = [options.poolConfig?.password, given?.password].filter(
+    (password): password is string => typeof password === "string" && password !== "",
+  );
+  for (const url of urls) if (typeof url === "string") passwords.push(...connectionUrlSecrets(url, context));
+  return [...new Set(passwords)];
+}
+
+// pg reads a connection string over the pool's own settings: a password, user, host, port or
+// database beside one would be dropped without a word (an empty password from the URL wins).
+function assertNoFieldsTheUrlOverrides(options: PostgresRecordStoreOptions): void {
+  const url = options.connectionString ?? options.poolConfig?.connectionString;
+  if (url === undefined || options.poolConfig === undefined) return;
+  const given = URL_FIELDS.filter((field) => options.poolConfig?.[field] !== undefined);
+  if (given.length === 0) return;
+  throw new InvalidOptionError(
+    `poolConfig.${given.join(", poolConfig.")} would be ignored: pg takes these from the connection string. ` +
+      "Put them in the URL (a password percent-encoded), or give them in poolConfig without a connection string",
+    { backend: BACKEND, operation: "create" },
+  );
+}
+
+const URL_FIELDS = ["user", "password", "host", "port", "database"] as const;
 
 function millisOption(option: string, value: number | undefined, fallback: number): number {
   return wholeNumberOption(BACKEND, option, value, { default: fallback, min: 1 });

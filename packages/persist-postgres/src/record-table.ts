@@ -277,8 +277,8 @@ FROM ${records} WHERE namespace = '${SIGNAL_NAMESPACE}' AND cardinality(key) = 2
       "read",
       `SELECT stored.live IS NOT NULL AS stored, stored.live, CASE WHEN stored.live THEN stored.value::text END AS json, stored.format,
   CASE WHEN stored.live IS NULL
-    THEN COALESCE((SELECT floor FROM ${floors} WHERE namespace = $1::text AND group_key = ($2::text[])[1]), 0)
-    ELSE stored.revision END AS revision
+    THEN COALESCE((SELECT COALESCE(floor::text, 'SQL NULL') FROM ${floors} WHERE namespace = $1::text AND group_key = ($2::text[])[1]), '0')
+    ELSE stored.revision::text END AS revision
 FROM (SELECT 1) AS one LEFT JOIN LATERAL (
   SELECT value, format, revision, ${live} AS live FROM ${records} WHERE namespace = $1::text AND key = $2::text[]
 ) AS stored ON true`,
@@ -354,6 +354,12 @@ const refuseWithoutRevision = `IF FOUND AND stored IS NULL THEN
     RAISE EXCEPTION 'the stored record has no revision (SQL NULL)' USING ERRCODE = '${CORRUPT_RECORD_SQLSTATE}';
   END IF;`;
 
+// Right after a group's floor row is read: a floor without a value (possible only where the
+// table's NOT NULL constraint was dropped) cannot decide a condition either.
+const refuseWithoutFloor = `IF FOUND AND current_revision IS NULL THEN
+      RAISE EXCEPTION 'the revision floor of the key''s group is SQL NULL' USING ERRCODE = '${CORRUPT_RECORD_SQLSTATE}';
+    END IF;`;
+
 // $1 namespace, $2 key, $3 JSON, $4 TTL ms or NULL, $5 { revision } or NULL, $6 { below } or
 // NULL. Columns: written (the new revision, NULL when not applied), current_revision (the
 // revision the condition was decided on, which is the one stored when not applied).
@@ -375,10 +381,12 @@ BEGIN
   IF NOT FOUND THEN
     -- An absent key: its group's floor decides, shared with other writers, exclusive of deletes.
     SELECT f.floor INTO current_revision FROM ${floors} AS f WHERE ${groupIs} FOR SHARE;
+    ${refuseWithoutFloor}
     IF NOT FOUND THEN
       INSERT INTO ${floors} (namespace, group_key, floor) VALUES (p_namespace, p_key[1], 0)
       ON CONFLICT (namespace, group_key) DO NOTHING;
       SELECT f.floor INTO STRICT current_revision FROM ${floors} AS f WHERE ${groupIs} FOR SHARE;
+    ${refuseWithoutFloor}
     END IF;
     -- A fresh snapshot, taken with the floor locked: a first write of this key that committed
     -- meanwhile is seen here.
@@ -438,6 +446,7 @@ DECLARE
 BEGIN
   live := false;
   SELECT f.floor INTO current_revision FROM ${floors} AS f WHERE ${groupIs} FOR UPDATE;
+    ${refuseWithoutFloor}
   IF NOT FOUND THEN
     -- No floor row, so no record of the group either (its first write creates both): revision 0.
     current_revision := 0;
@@ -451,6 +460,7 @@ BEGIN
     END IF;
     -- Created meanwhile, by a first write or another delete: lock it and decide below.
     SELECT f.floor INTO STRICT current_revision FROM ${floors} AS f WHERE ${groupIs} FOR UPDATE;
+    ${refuseWithoutFloor}
   END IF;
   -- A fresh snapshot, taken with the floor locked: every first write of the group has committed
   -- or waits for this delete.

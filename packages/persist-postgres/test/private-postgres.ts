@@ -3,7 +3,16 @@
 // binaries in PG_BIN_DIR (written to the env file by tools/services). initdb and postgres refuse
 // to run as root, so as root they run as the `postgres` system user, as tools/services does.
 import { execFile } from "node:child_process";
-import { appendFileSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  appendFileSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -47,8 +56,11 @@ export class PrivatePostgres {
     this.url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   }
 
-  /** Creates the cluster with initdb and starts it. */
-  static async start(): Promise<PrivatePostgres> {
+  /**
+   * Creates the cluster with initdb and starts it. `hbaRules` go first in pg_hba.conf, before the
+   * trust rules, for example to make one role log in with a password.
+   */
+  static async start(options: { hbaRules?: readonly string[] } = {}): Promise<PrivatePostgres> {
     const bin = binDir();
     const dir = mkdtempSync(join(tmpdir(), "pk-private-postgres-"));
     const port = await closedPort();
@@ -84,6 +96,10 @@ export class PrivatePostgres {
         "",
       ].join("\n"),
     );
+    if (options.hbaRules !== undefined) {
+      const hba = join(server.#dataDir, "pg_hba.conf");
+      writeFileSync(hba, `${options.hbaRules.join("\n")}\n${readFileSync(hba, "utf8")}`);
+    }
     await server.startAgain();
     return server;
   }

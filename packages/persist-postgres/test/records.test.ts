@@ -222,6 +222,27 @@ describe("a stored row that is not a record is corrupt data, never an absent key
       ]);
     }));
 
+  it("a group whose revision floor is SQL NULL: reads, writes and deletes of its absent keys reject with CorruptDataError", () =>
+    withStore(async (store) => {
+      await store.write(key("g", "gone"), "1");
+      await store.delete(key("g", "gone"));
+      const floors = store.sql.floorTableName;
+      await admin.query(`ALTER TABLE ${floors} ALTER COLUMN floor DROP NOT NULL`);
+      await admin.query(`UPDATE ${floors} SET floor = NULL`);
+      const corrupt = {
+        code: "PERSIST_CORRUPT_DATA",
+        outcome: "not-applied",
+        message: expect.stringMatching(/floor.*SQL NULL/),
+      };
+      await expect(store.read(key("g", "gone"))).rejects.toMatchObject(corrupt);
+      await expect(store.read(key("g", "never"))).rejects.toMatchObject(corrupt);
+      await expect(store.write(key("g", "never"), "2")).rejects.toMatchObject(corrupt);
+      await expect(store.write(key("g", "never"), "2", { condition: { below: 10 } })).rejects.toMatchObject(corrupt);
+      await expect(store.delete(key("g", "gone"), { condition: { below: 10 } })).rejects.toMatchObject(corrupt);
+      expect((await admin.query(`SELECT count(*)::int AS n FROM ${store.tableName}`)).rows[0]).toEqual({ n: 0 });
+      expect((await admin.query(`SELECT floor FROM ${floors}`)).rows).toEqual([{ floor: null }]);
+    }));
+
   it("a stored key with a NULL part, no parts or two dimensions: list and keys() reject with CorruptDataError naming it", async () => {
     const persist = new PersistPostgres({ connectionString: url, schema, table: `records_${++tables}` });
     try {

@@ -1,8 +1,7 @@
 // Credentials: no password reaches a message, a stack, a cause or util.inspect, whatever the URL
 // looks like; a server that refuses them fails the operation at once, without a reconnect loop.
 
-import { inspect } from "node:util";
-import { makeSignalRow } from "@persist-kit/contract";
+import { expectNothingSecret, makeSignalRow, passwordArbitrary } from "@persist-kit/contract";
 import { InvalidOptionError, listenWarning, type PersistWarning } from "@persist-kit/core";
 import fc from "fast-check";
 
@@ -19,68 +18,7 @@ import {
   withRawClient,
 } from "./helpers.js";
 
-const PRINTABLE = Array.from({ length: 0x7f - 0x20 }, (_, index) => String.fromCharCode(0x20 + index));
-const ALPHANUMERIC = [..."abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"];
 const CONTEXT = { backend: "redis", operation: "create" } as const;
-
-/**
- * A password of printable ASCII, every character possible, around a random alphanumeric core: any
- * piece of the password long enough to be told apart from ordinary text, the core included, must
- * never show.
- */
-const passwordArbitrary = fc
-  .tuple(
-    fc.string({ unit: fc.constantFrom(...PRINTABLE), maxLength: 16 }),
-    fc.string({ unit: fc.constantFrom(...ALPHANUMERIC), minLength: 10, maxLength: 10 }),
-    fc.string({ unit: fc.constantFrom(...PRINTABLE), maxLength: 16 }),
-  )
-  .map(([before, core, after]) => ({ password: `${before}${core}${after}`, core }));
-
-/**
- * The texts a secret must never appear in: `util.inspect` of the value (hidden properties and the
- * whole cause chain included), its JSON, and the message and stack of every error it holds.
- */
-function visibleTexts(value: unknown): string[] {
-  return [
-    inspect(value, { depth: Number.POSITIVE_INFINITY, showHidden: true }),
-    JSON.stringify(value) ?? "",
-    ...errorChain(value).flatMap((error) => [String(error.message ?? ""), String(error.stack ?? ""), String(error)]),
-  ];
-}
-
-function errorChain(value: unknown, seen = new Set<unknown>()): { message?: unknown; stack?: unknown }[] {
-  if (typeof value !== "object" || value === null || seen.has(value)) return [];
-  seen.add(value);
-  const error = value as { cause?: unknown; previousErrors?: unknown; lastNodeError?: unknown; errors?: unknown };
-  const inner = [error.cause, error.lastNodeError, ...listOf(error.previousErrors), ...listOf(error.errors)];
-  return [value as { message?: unknown }, ...inner.flatMap((next) => errorChain(next, seen))];
-}
-
-function listOf(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
-
-// The pieces of a password that must not show: itself, its encoded form, its core, and every
-// 8-character piece varied enough (5 distinct characters) not to occur in ordinary text.
-function secretPieces(password: string, core: string): string[] {
-  const pieces = new Set([password, encodeURIComponent(password), core]);
-  for (let start = 0; start + 8 <= password.length; start++) {
-    const piece = password.slice(start, start + 8);
-    if (new Set(piece).size >= 5) pieces.add(piece);
-  }
-  return [...pieces];
-}
-
-function expectNothingSecret(value: unknown, secrets: { password: string; core: string }[], what: string): void {
-  const texts = visibleTexts(value);
-  for (const { password, core } of secrets) {
-    for (const piece of secretPieces(password, core)) {
-      for (const text of texts) {
-        if (text.includes(piece)) throw new Error(`${what}: ${JSON.stringify(piece)} shows in ${JSON.stringify(text)}`);
-      }
-    }
-  }
-}
 
 /** Every form of URL a password goes in: [label, url, the password the URL means, or undefined where none can be told]. */
 function urlForms(password: string, other: string, port: number): [string, string, string | undefined][] {

@@ -1,5 +1,8 @@
 // Promises of this backend beyond the shared contract, on the shared single server.
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { createServer, type Socket } from "node:net";
+import { dirname, join } from "node:path";
 import { makeSignalRow } from "@persist-kit/contract";
 import {
   BackendUnavailableError,
@@ -14,6 +17,7 @@ import {
 import { getRedisUrl } from "@persist-kit/tools-test-servers";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NOT_SENT } from "../src/errors.js";
 import { fromUrl, PersistRedis, signalRedisKey } from "../src/index.js";
 import { closedPort, deleteKeys, type PrivateRedis, startPrivateRedis, uniquePrefix } from "./helpers.js";
 
@@ -568,3 +572,19 @@ function parseCommand(text: string): { command: string[]; length: number } | und
   }
   return { command, length: at };
 }
+
+describe("ioredis' errors for a command it never sent are told by their text, so the texts are checked", () => {
+  it("the installed ioredis raises every text persist-redis reads as never sent", async () => {
+    const built = dirname(createRequire(import.meta.url).resolve("ioredis"));
+    const sources = await Promise.all(
+      ["Redis.js", "cluster/index.js"].map((file) => readFile(join(built, file), "utf8")),
+    );
+    for (const pattern of NOT_SENT) {
+      const text = pattern.source.replace(/^\^/, "").replaceAll("\\", "");
+      expect(
+        sources.some((source) => source.includes(text)),
+        text,
+      ).toBe(true);
+    }
+  });
+});
