@@ -1,0 +1,134 @@
+import { type CreatePersistOptions, createPersist, InvalidOptionError, type RecordStore } from "@persist-kit/core";
+import { DOMAINS, type Domain, type DomainClasses, domainClasses } from "./domains.js";
+import { Bridge } from "./record-slot.js";
+
+/** Where the framework's data goes: a URL for `createPersist`, a persist-kit backend, or a record store. */
+export type PersistKitSource = string | { readonly records: RecordStore } | RecordStore;
+
+/** Options of {@link installPersistKit}. */
+export interface InstallOptions {
+  /** Options for `createPersist` when `source` is a URL. Default: none. */
+  persist?: CreatePersistOptions;
+  /** Register only these domains. Default: every domain the framework has a hook for. */
+  domains?: readonly Domain[];
+}
+
+/** What {@link installPersistKit} did. */
+export interface Installation {
+  /** The domains whose hooks now use persist-kit, in hook order. */
+  readonly domains: readonly Domain[];
+  /** Hooks the framework has that this package does not know (`PersistFooAdapter`), left alone. */
+  readonly skipped: readonly string[];
+  /** The classes registered, for tests and for registering by hand. */
+  readonly classes: DomainClasses;
+  /**
+   * Every later call of a registered class rejects with `BackendClosedError` (never a silent
+   * fallback); a store opened from a URL is closed, one passed in is not.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Registers persist-kit classes on every persistence hook of the backtest-kit module: for each
+ * domain `D` the framework's `PersistDAdapter.usePersistDAdapter(Class)`. `framework` is the
+ * module object (`import * as backtestKit from "backtest-kit"`).
+ * @example
+ * const persistence = await installPersistKit(backtestKit, process.env.PERSIST_URL ?? "file:./data");
+ * // ... run the bot; on shutdown:
+ * await persistence.close();
+ */
+export async function installPersistKit(
+  framework: object,
+  source: PersistKitSource,
+  options: InstallOptions = {},
+): Promise<Installation> {
+  const wanted = new Set<Domain>(options.domains ?? DOMAINS);
+  for (const domain of wanted) {
+    if (!DOMAINS.includes(domain)) {
+      throw new InvalidOptionError(`unknown domain ${JSON.stringify(domain)}; expected one of ${DOMAINS.join(", ")}`, {
+        backend: "backtest-kit",
+        operation: "create",
+      });
+    }
+  }
+  const hooks = frameworkHooks(framework);
+  const { records, owned } = await recordStoreOf(source, options);
+  const bridge = new Bridge(records);
+  const classes = domainClasses(bridge);
+  const domains: Domain[] = [];
+  for (const domain of DOMAINS) {
+    const register = hooks.get(domain);
+    if (register === undefined || !wanted.has(domain)) continue;
+    register(classes[domain]);
+    domains.push(domain);
+  }
+  const known = new Set<string>(DOMAINS);
+  const skipped = [...hooks.keys()].filter((domain) => !known.has(domain)).map((domain) => `Persist${domain}Adapter`);
+  return {
+    domains,
+    skipped,
+    classes,
+    async close() {
+      if (bridge.closed) return;
+      bridge.markClosed();
+      if (owned) await records.close();
+    },
+  };
+}
+
+/**
+ * The classes of every domain over one store, for registering by hand:
+ * `PersistSignalAdapter.usePersistSignalAdapter(persistKitClasses(store).Signal)`.
+ */
+export function persistKitClasses(source: { readonly records: RecordStore } | RecordStore): DomainClasses {
+  return domainClasses(new Bridge(isRecordStore(source) ? source : source.records));
+}
+
+// Every `PersistXAdapter` object of the module with a `usePersistXAdapter` function, by X.
+function frameworkHooks(framework: object): Map<string, (ctor: unknown) => void> {
+  const hooks = new Map<string, (ctor: unknown) => void>();
+  for (const name of Object.keys(framework)) {
+    const domain = /^Persist([A-Z][A-Za-z]*)Adapter$/.exec(name)?.[1];
+    if (domain === undefined) continue;
+    const hook = (framework as Record<string, unknown>)[name] as Record<string, unknown> | null | undefined;
+    const use = hook?.[`usePersist${domain}Adapter`];
+    if (typeof use === "function") hooks.set(domain, (ctor) => use.call(hook, ctor));
+  }
+  return hooks;
+}
+
+async function recordStoreOf(
+  source: PersistKitSource,
+  options: InstallOptions,
+): Promise<{ records: RecordStore; owned: boolean }> {
+  if (typeof source === "string") {
+    const persist = (await createPersist(source, options.persist)) as unknown as { records?: RecordStore };
+    if (persist.records === undefined || !isRecordStore(persist.records)) {
+      throw new InvalidOptionError("the backend of this URL has no record store (`records`)", {
+        backend: "backtest-kit",
+        operation: "create",
+      });
+    }
+    return { records: persist.records, owned: true };
+  }
+  if (isRecordStore(source)) return { records: source, owned: false };
+  if (typeof source === "object" && source !== null && isRecordStore(source.records)) {
+    return { records: source.records, owned: false };
+  }
+  throw new InvalidOptionError("source must be a URL, a persist-kit backend or a record store", {
+    backend: "backtest-kit",
+    operation: "create",
+  });
+}
+
+function isRecordStore(value: unknown): value is RecordStore {
+  const store = value as Partial<RecordStore> | null;
+  return (
+    typeof store === "object" &&
+    store !== null &&
+    typeof store.read === "function" &&
+    typeof store.write === "function" &&
+    typeof store.delete === "function" &&
+    typeof store.list === "function"
+  );
+}

@@ -1,0 +1,160 @@
+import {
+  BackendClosedError,
+  OwnershipLostError,
+  type PersistError,
+  type PersistErrorContext,
+  type PersistOperation,
+  type RecordKey,
+  type RecordStore,
+} from "@persist-kit/core";
+import { decodeValue, encodeValue } from "./codec.js";
+
+/** What every class of one installation shares: the store, and whether it was closed. */
+export class Bridge {
+  readonly records: RecordStore;
+  #closed = false;
+
+  constructor(records: RecordStore) {
+    this.records = records;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** From now on every call of every class made with this bridge rejects with `BackendClosedError`. */
+  markClosed(): void {
+    this.#closed = true;
+  }
+
+  context(operation: PersistOperation, key: RecordKey): PersistErrorContext {
+    return { backend: this.records.name, operation, record: { namespace: key.namespace, parts: key.parts } };
+  }
+
+  assertOpen(context: PersistErrorContext): void {
+    if (this.#closed) {
+      throw new BackendClosedError(
+        "the persist-kit classes were closed (installPersistKit's close()); nothing was sent",
+        context,
+      );
+    }
+  }
+
+  /** The key parts of every record under `prefix` in `namespace`, page by page. */
+  async *list(namespace: string, prefix: readonly string[]): AsyncGenerator<readonly string[]> {
+    this.assertOpen({ backend: this.records.name, operation: "list", record: { namespace, parts: prefix } });
+    let cursor: string | undefined;
+    do {
+      const page = await this.records.list(namespace, { prefix, ...(cursor === undefined ? {} : { cursor }) });
+      for (const record of page.records) yield record.parts;
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+  }
+}
+
+/**
+ * One record of a domain: its value read, written and removed through the bridge's store, one
+ * call at a time in call order. A fenced slot (the crash-critical domains) writes and removes
+ * only above the revision it last saw (`{ below: seen + 1 }`): a change by another writer since
+ * then (a second process on the same position) is refused with `OwnershipLostError`, nothing
+ * written, and stays refused, and a change of this slot that timed out can never land after a
+ * later one of this slot. The revision is learnt on the first call.
+ */
+export class RecordSlot {
+  readonly #bridge: Bridge;
+  readonly #key: RecordKey;
+  readonly #fenced: boolean;
+  #seen: number | undefined;
+  #lost: PersistError | undefined;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(bridge: Bridge, key: RecordKey, fenced: boolean) {
+    this.#bridge = bridge;
+    this.#key = key;
+    this.#fenced = fenced;
+  }
+
+  /** The stored value, or `undefined` when there is none. */
+  read(): Promise<unknown> {
+    return this.#inOrder("read", async (context) => {
+      const found = await this.#bridge.records.read(this.#key);
+      this.#seen ??= found.revision;
+      return found.found ? decodeValue(found.json, context) : undefined;
+    });
+  }
+
+  write(value: unknown): Promise<void> {
+    return this.#inOrder("write", async (context) => {
+      const json = encodeValue(value, context);
+      if (!this.#fenced) {
+        await this.#bridge.records.write(this.#key, json);
+        return;
+      }
+      await this.#fencedChange(context, (below) =>
+        this.#bridge.records.write(this.#key, json, { condition: { below } }),
+      );
+    });
+  }
+
+  /** Writes `value` unless the record is there; true when it was written. */
+  writeIfAbsent(value: unknown): Promise<boolean> {
+    return this.#inOrder("write", async (context) => {
+      const json = encodeValue(value, context);
+      const first = await this.#bridge.records.write(this.#key, json, { condition: { revision: 0 } });
+      if (first.applied) return true;
+      // Not at revision 0: there, or deleted once. Written only when absent now.
+      const found = await this.#bridge.records.read(this.#key);
+      if (found.found) return false;
+      const change = await this.#bridge.records.write(this.#key, json, { condition: { revision: found.revision } });
+      return change.applied;
+    });
+  }
+
+  remove(): Promise<void> {
+    return this.#inOrder("delete", async (context) => {
+      if (!this.#fenced) {
+        await this.#bridge.records.delete(this.#key);
+        return;
+      }
+      await this.#fencedChange(context, (below) => this.#bridge.records.delete(this.#key, { condition: { below } }));
+    });
+  }
+
+  async #fencedChange(
+    context: PersistErrorContext,
+    change: (below: number) => Promise<{ applied: boolean; revision: number }>,
+  ): Promise<void> {
+    if (this.#lost !== undefined) throw this.#lost;
+    this.#seen ??= (await this.#bridge.records.read(this.#key)).revision;
+    const fence = this.#seen + 1;
+    let result: { applied: boolean; revision: number };
+    try {
+      result = await change(fence);
+    } catch (error) {
+      // It may land later: the next change fences above it.
+      if ((error as PersistError | undefined)?.outcome !== "not-applied") this.#seen = fence;
+      throw error;
+    }
+    if (result.applied) {
+      this.#seen = result.revision;
+      return;
+    }
+    this.#lost = new OwnershipLostError(
+      `another writer changed the record since this instance saw revision ${this.#seen} (it is at ${result.revision}): ` +
+        "two processes manage it; nothing was written, and this instance writes no more (register the classes again, or restart, to take the stored value)",
+      { ...context, outcome: "not-applied" },
+    );
+    throw this.#lost;
+  }
+
+  #inOrder<T>(operation: PersistOperation, body: (context: PersistErrorContext) => Promise<T>): Promise<T> {
+    const context = this.#bridge.context(operation, this.#key);
+    const run = async (): Promise<T> => {
+      this.#bridge.assertOpen(context);
+      return body(context);
+    };
+    const result = this.#tail.then(run, run);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+}
