@@ -8,6 +8,7 @@ export {
   domainNamespace,
   type FrameworkValue,
 } from "./domains.js";
+export { type ImportReport, importBacktestKitStore } from "./importer.js";
 export {
   type Installation,
   type InstallOptions,
