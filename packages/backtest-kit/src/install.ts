@@ -1,5 +1,6 @@
 import { type CreatePersistOptions, createPersist, InvalidOptionError, type RecordStore } from "@persist-kit/core";
 import { DOMAINS, type Domain, type DomainClasses, domainClasses } from "./domains.js";
+import { LeaseKeeper } from "./ownership.js";
 import { Bridge } from "./record-slot.js";
 
 /** Where the framework's data goes: a URL for `createPersist`, a persist-kit backend, or a record store. */
@@ -11,6 +12,13 @@ export interface InstallOptions {
   persist?: CreatePersistOptions;
   /** Register only these domains. Default: every domain the framework has a hook for. */
   domains?: readonly Domain[];
+  /**
+   * One owner per crash-critical record: the first call on a record takes its lease (another
+   * live owner: `OwnershipError`, nothing done), renewed while the process lives and given back
+   * on `close()`; a record taken over can never receive a change of its previous owner.
+   * `leaseMs` (default 30000) is how long a dead owner keeps others out. Default: off (fences only).
+   */
+  exclusive?: boolean | { leaseMs?: number };
 }
 
 /** What {@link installPersistKit} did. */
@@ -53,7 +61,9 @@ export async function installPersistKit(
   }
   const hooks = frameworkHooks(framework);
   const { records, owned } = await recordStoreOf(source, options);
-  const bridge = new Bridge(records);
+  const exclusive = options.exclusive;
+  const leases = exclusive === undefined || exclusive === false ? undefined : new LeaseKeeper(records, exclusive);
+  const bridge = new Bridge(records, leases);
   const classes = domainClasses(bridge);
   const domains: Domain[] = [];
   for (const domain of DOMAINS) {
@@ -71,7 +81,11 @@ export async function installPersistKit(
     async close() {
       if (bridge.closed) return;
       bridge.markClosed();
-      if (owned) await records.close();
+      try {
+        await leases?.close();
+      } finally {
+        if (owned) await records.close();
+      }
     },
   };
 }

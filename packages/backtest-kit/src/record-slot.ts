@@ -1,5 +1,8 @@
 import {
   BackendClosedError,
+  BackendUnavailableError,
+  type Lease,
+  OWNERSHIP_GAP,
   OwnershipLostError,
   type PersistError,
   type PersistErrorContext,
@@ -8,14 +11,21 @@ import {
   type RecordStore,
 } from "@persist-kit/core";
 import { decodeValue, encodeValue } from "./codec.js";
+import type { LeaseKeeper } from "./ownership.js";
+
+// Attempts to raise a record by the ownership gap before giving up on a store that keeps changing.
+const MAX_TAKE_ATTEMPTS = 8;
 
 /** What every class of one installation shares: the store, and whether it was closed. */
 export class Bridge {
   readonly records: RecordStore;
+  /** With `exclusive`: the leases of the crash-critical records. */
+  readonly leases: LeaseKeeper | undefined;
   #closed = false;
 
-  constructor(records: RecordStore) {
+  constructor(records: RecordStore, leases?: LeaseKeeper) {
     this.records = records;
+    this.leases = leases;
   }
 
   get closed(): boolean {
@@ -59,6 +69,11 @@ export class Bridge {
  * then (a second process on the same position) is refused with `OwnershipLostError`, nothing
  * written, and stays refused, and a change of this slot that timed out can never land after a
  * later one of this slot. The revision is learnt on the first call.
+ *
+ * With `exclusive`, a fenced slot takes the record's lease on its first call (another live owner:
+ * `OwnershipError`, nothing done) and raises the record's revision by `OWNERSHIP_GAP`, so nothing
+ * a previous owner sent can land after it; a change is sent only while the lease is valid, and a
+ * lost lease makes every later call reject with `OwnershipLostError`.
  */
 export class RecordSlot {
   readonly #bridge: Bridge;
@@ -66,6 +81,7 @@ export class RecordSlot {
   readonly #fenced: boolean;
   #seen: number | undefined;
   #lost: PersistError | undefined;
+  #lease: Lease | undefined;
   #tail: Promise<unknown> = Promise.resolve();
 
   constructor(bridge: Bridge, key: RecordKey, fenced: boolean) {
@@ -77,6 +93,7 @@ export class RecordSlot {
   /** The stored value, or `undefined` when there is none. */
   read(): Promise<unknown> {
     return this.#inOrder("read", async (context) => {
+      await this.#own(context);
       const found = await this.#bridge.records.read(this.#key);
       this.#seen ??= found.revision;
       return found.found ? decodeValue(found.json, context) : undefined;
@@ -125,8 +142,11 @@ export class RecordSlot {
     change: (below: number) => Promise<{ applied: boolean; revision: number }>,
   ): Promise<void> {
     if (this.#lost !== undefined) throw this.#lost;
+    await this.#own(context);
     this.#seen ??= (await this.#bridge.records.read(this.#key)).revision;
     const fence = this.#seen + 1;
+    const lease = this.#lease;
+    if (lease !== undefined) this.#assertLease(lease, context, "not-applied");
     let result: { applied: boolean; revision: number };
     try {
       result = await change(fence);
@@ -137,7 +157,17 @@ export class RecordSlot {
     }
     if (result.applied) {
       this.#seen = result.revision;
+      if (lease !== undefined) this.#assertLease(lease, context, "unknown");
       return;
+    }
+    const leases = this.#bridge.leases;
+    if (lease !== undefined && leases !== undefined && !(await leases.current(this.#key, lease, context))) {
+      lease.lost = true;
+      this.#lost = new OwnershipLostError("another owner took the record; nothing was written", {
+        ...context,
+        outcome: "not-applied",
+      });
+      throw this.#lost;
     }
     this.#lost = new OwnershipLostError(
       `another writer changed the record since this instance saw revision ${this.#seen} (it is at ${result.revision}): ` +
@@ -145,6 +175,60 @@ export class RecordSlot {
       { ...context, outcome: "not-applied" },
     );
     throw this.#lost;
+  }
+
+  // With `exclusive`: takes the record on first use, or refuses once its lease is gone.
+  async #own(context: PersistErrorContext): Promise<void> {
+    const leases = this.#bridge.leases;
+    if (leases === undefined || !this.#fenced) return;
+    if (this.#lease !== undefined) {
+      this.#assertLease(this.#lease, context, "not-applied");
+      return;
+    }
+    const lease = await leases.take(this.#key, context);
+    try {
+      for (let attempt = 0; attempt < MAX_TAKE_ATTEMPTS; attempt++) {
+        const stored = await this.#bridge.records.read(this.#key);
+        const fence = Math.max(stored.revision, this.#seen ?? 0) + OWNERSHIP_GAP;
+        const change = stored.found
+          ? await this.#bridge.records.write(this.#key, stored.json, { condition: { below: fence } })
+          : await this.#bridge.records.delete(this.#key, { condition: { below: fence } });
+        if (!change.applied) continue;
+        this.#seen = change.revision;
+        if (!leases.valid(lease))
+          throw this.#leaseLost(context, "unknown", "the lease ran out while the record was taken");
+        // Only now is the record this instance's: the previous owner's changes can no longer land.
+        this.#lease = lease;
+        return;
+      }
+      throw new BackendUnavailableError(
+        `the record changed under ${MAX_TAKE_ATTEMPTS} attempts to take it; another writer keeps changing it`,
+        { ...context, outcome: "unknown" },
+      );
+    } catch (error) {
+      await leases.giveBack(this.#key, lease);
+      throw error;
+    }
+  }
+
+  #assertLease(lease: Lease, context: PersistErrorContext, outcome: "not-applied" | "unknown"): void {
+    if (this.#bridge.leases?.valid(lease)) return;
+    lease.lost = true;
+    this.#lost = this.#leaseLost(
+      context,
+      outcome,
+      outcome === "unknown"
+        ? "the change was acknowledged after the lease ran out; another owner may hold the record"
+        : "the lease ran out (the process was paused, or the store did not answer renewals); nothing was written",
+    );
+    throw this.#lost;
+  }
+
+  #leaseLost(context: PersistErrorContext, outcome: "not-applied" | "unknown", message: string): OwnershipLostError {
+    return new OwnershipLostError(`${message}; register the classes again (or restart) to take it again`, {
+      ...context,
+      outcome,
+    });
   }
 
   #inOrder<T>(operation: PersistOperation, body: (context: PersistErrorContext) => Promise<T>): Promise<T> {

@@ -1,7 +1,14 @@
 // The bridge on every backend, driven as backtest-kit's hooks drive it: realistic values of every
 // domain come back bit-exact after the classes are registered again (a restart), names that
 // collide in the framework's own store stay apart, Infinity is kept where the framework writes it.
-import { BackendClosedError, InvalidSignalError, OwnershipLostError, type RecordStore } from "@persist-kit/core";
+import {
+  BackendClosedError,
+  InvalidSignalError,
+  LEASE_NAMESPACE,
+  OwnershipError,
+  OwnershipLostError,
+  type RecordStore,
+} from "@persist-kit/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DOMAINS, domainNamespace, type Installation, installPersistKit } from "../src/index.js";
 import { BACKENDS } from "./backends.js";
@@ -48,9 +55,11 @@ describe.each(BACKENDS)("the bridge on $name", (backend) => {
   });
 
   // A bot start: the module's hooks, persist-kit installed on them over the shared store.
-  async function start(): Promise<Record<(typeof DOMAINS)[number], FrameworkHook> & { installation: Installation }> {
+  async function start(
+    options: Parameters<typeof installPersistKit>[2] = {},
+  ): Promise<Record<(typeof DOMAINS)[number], FrameworkHook> & { installation: Installation }> {
     const { module, hooks } = frameworkModule();
-    const installation = await installPersistKit(module, store.records);
+    const installation = await installPersistKit(module, store.records, options);
     installations.push(installation);
     return Object.assign(hooks, { installation });
   }
@@ -315,6 +324,43 @@ describe.each(BACKENDS)("the bridge on $name", (backend) => {
     await expect(first.Signal.call(context, "writeSignalData", { id: "late" })).rejects.toBeInstanceOf(
       OwnershipLostError,
     );
+  });
+
+  it("exclusive: one owner per position; a second bot is refused at once, takes over after close, and fences out the old owner", async () => {
+    const context = ["BTC/USDT", "exclusive", "binance"];
+    const first = await start({ exclusive: { leaseMs: 5_000 } });
+    await first.Signal.call(context, "writeSignalData", { id: "first" });
+    const second = await start({ exclusive: { leaseMs: 5_000 } });
+    const refused = await second.Signal.call(context, "readSignalData").catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(OwnershipError);
+    expect((refused as OwnershipError).holder).toMatchObject({ pid: process.pid });
+    await expect(second.Signal.call(context, "writeSignalData", { id: "second" })).rejects.toBeInstanceOf(
+      OwnershipError,
+    );
+    // A non-critical domain takes no lease.
+    await second.Measure.call(["bucket"], "writeMeasureData", { v: 1 }, "k", WHEN);
+    // The first bot's lease disappears as if it expired while the bot was paused; a third takes over.
+    const leaseKey = {
+      namespace: LEASE_NAMESPACE,
+      parts: [domainNamespace("Signal"), "exclusive", "binance", "BTC/USDT"],
+    };
+    expect((await store.records.read(leaseKey)).found).toBe(true);
+    await store.records.delete(leaseKey);
+    const third = await start({ exclusive: { leaseMs: 5_000 } });
+    expect(await third.Signal.call(context, "readSignalData")).toStrictEqual({ id: "first" });
+    // The paused bot wakes up: its write cannot land above the takeover, and it writes no more.
+    await expect(first.Signal.call(context, "writeSignalData", { id: "stale" })).rejects.toBeInstanceOf(
+      OwnershipLostError,
+    );
+    await expect(first.Signal.call(context, "readSignalData")).rejects.toBeInstanceOf(OwnershipLostError);
+    await third.Signal.call(context, "writeSignalData", { id: "third" });
+    // close() gives the lease back: the next bot takes the position at once.
+    await third.installation.close();
+    expect((await store.records.read(leaseKey)).found).toBe(false);
+    const fourth = await start({ exclusive: { leaseMs: 5_000 } });
+    expect(await fourth.Signal.call(context, "readSignalData")).toStrictEqual({ id: "third" });
+    await fourth.installation.close();
+    await first.installation.close();
   });
 
   it("after close() every call rejects with BackendClosedError and nothing is written", async () => {

@@ -6,19 +6,24 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { OwnershipError } from "@persist-kit/core";
 import { PersistFile } from "@persist-kit/persist-file";
 import { PersistPostgres } from "@persist-kit/persist-postgres";
 import { PersistRedis } from "@persist-kit/persist-redis";
 import { getPostgresUrl, getRedisUrl } from "@persist-kit/tools-test-servers";
 import { describe, expect, it } from "vitest";
-import { persistKitClasses } from "../src/index.js";
+import { installPersistKit, persistKitClasses } from "../src/index.js";
 import { trialValue } from "./fixtures/trial-value.mjs";
 
 const WRITER = fileURLToPath(new URL("./fixtures/bridge-writer.mjs", import.meta.url));
 const TRIALS = Number(process.env.PERSIST_KIT_BRIDGE_KILL_TRIALS ?? 30);
 const WHEN = new Date(0);
 
-type Target = { backend: "file" | "redis" | "postgres"; options: Record<string, unknown> };
+type Target = {
+  backend: "file" | "redis" | "postgres";
+  options: Record<string, unknown>;
+  exclusive?: { leaseMs: number };
+};
 
 async function targets(): Promise<Target[]> {
   const unique = `${process.pid}_${Date.now()}`;
@@ -36,7 +41,10 @@ function open(target: Target) {
 }
 
 // Runs the writer until it has acknowledged `after` writes of each domain plus a random few, kills it.
-async function killDuringWrites(target: Target, trial: number): Promise<Map<string, number>> {
+async function killDuringWrites(
+  target: Target,
+  trial: number,
+): Promise<{ acknowledged: Map<string, number>; pid: number }> {
   const child: ChildProcess = spawn(process.execPath, [WRITER, JSON.stringify(target)], {
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -75,7 +83,7 @@ async function killDuringWrites(target: Target, trial: number): Promise<Map<stri
       else reject(new Error(`the writer exited on its own; stderr: ${stderr}`));
     });
   });
-  return acknowledged;
+  return { acknowledged, pid: child.pid as number };
 }
 
 describe("SIGKILL while writing through the bridge", () => {
@@ -84,7 +92,7 @@ describe("SIGKILL while writing through the bridge", () => {
       const seen = { acknowledged: 0, inFlight: 0 };
       try {
         for (let trial = 0; trial < TRIALS; trial++) {
-          const acknowledged = await killDuringWrites(target, trial);
+          const { acknowledged } = await killDuringWrites(target, trial);
           const persist = open(target);
           try {
             const classes = persistKitClasses(persist);
@@ -118,4 +126,47 @@ describe("SIGKILL while writing through the bridge", () => {
       }
     }
   }, 600_000);
+
+  it("exclusive: a killed owner's lease keeps the next bot out until it expires, then it takes over the stored value", async () => {
+    const leaseMs = 1_500;
+    for (const base of await targets()) {
+      const target: Target = { ...base, exclusive: { leaseMs } };
+      try {
+        const { acknowledged, pid } = await killDuringWrites(target, 3);
+        const killedAt = performance.now();
+        const persist = open(target);
+        const installation = await installPersistKit({}, persist, { exclusive: { leaseMs } });
+        try {
+          const refused = await new installation.classes.Signal("BTC/USDT", "killed", "binance")
+            .readSignalData()
+            .catch((error: unknown) => error);
+          expect(refused, target.backend).toBeInstanceOf(OwnershipError);
+          expect((refused as OwnershipError).holder?.pid).toBe(pid);
+          let row: { sequence: number } | null = null;
+          for (;;) {
+            // A new instance each time, as a restarted bot would make.
+            const attempt = await new installation.classes.Signal("BTC/USDT", "killed", "binance")
+              .readSignalData()
+              .catch((error: unknown) => error);
+            if (!(attempt instanceof OwnershipError)) {
+              row = attempt as { sequence: number };
+              break;
+            }
+            expect(performance.now() - killedAt, `${target.backend}: still held`).toBeLessThan(leaseMs + 5_000);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+          const last = acknowledged.get("signal") ?? 0;
+          expect([last, last + 1]).toContain(row?.sequence);
+          console.log(
+            `${target.backend}: the killed owner's lease kept the next bot out for ${Math.round(performance.now() - killedAt)} ms (leaseMs ${leaseMs})`,
+          );
+        } finally {
+          await installation.close();
+          await persist.close();
+        }
+      } finally {
+        if (target.backend === "file") rmSync(target.options.baseDir as string, { recursive: true, force: true });
+      }
+    }
+  }, 120_000);
 });

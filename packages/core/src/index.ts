@@ -67,7 +67,19 @@ export {
 export { RecordSignalStore, SIGNAL_NAMESPACE, type SignalRecord, signalRecordKey } from "./records/signal-store.js";
 export { PersistSignalAdapter, type SignalAdapterOptions } from "./signals/adapter.js";
 export { assertSignalKey, keyProblem, MAX_KEY_BYTES, type SignalKey, signalKeyId } from "./signals/key.js";
-export { LEASE_NAMESPACE, leaseRecordKey, OWNERSHIP_GAP } from "./signals/ownership.js";
+export {
+  instant,
+  LEASE_NAMESPACE,
+  Lease,
+  type LeaseOwner,
+  leaseIsCurrent,
+  leaseRecordKey,
+  newLeaseOwner,
+  OWNERSHIP_GAP,
+  releaseLease,
+  renewLease,
+  takeLease,
+} from "./signals/ownership.js";
 export type { PersistBase, PersistOptions, SignalEntry } from "./signals/persist-base.js";
 export {
   assertSignalRow,

@@ -1,0 +1,148 @@
+import {
+  InvalidOptionError,
+  LEASE_NAMESPACE,
+  type Lease,
+  type LeaseOwner,
+  leaseIsCurrent,
+  newLeaseOwner,
+  PersistError,
+  type PersistErrorContext,
+  type RecordKey,
+  type RecordStore,
+  releaseLease,
+  renewLease,
+  reportError,
+  takeLease,
+} from "@persist-kit/core";
+
+const DEFAULT_LEASE_MS = 30_000;
+
+/** What `exclusive` holds for one record: its lease, and when it was taken. */
+interface Held {
+  readonly key: RecordKey;
+  readonly lease: Lease;
+  readonly since: string;
+}
+
+/**
+ * The leases of one installation, with core's lease records (namespace `lease`, parts: the
+ * record's namespace and parts): taken per record on its first use, renewed by one timer a third
+ * to half a lease after each confirmation, counted valid for nine tenths of `leaseMs` on both
+ * clocks, given back on close.
+ */
+export class LeaseKeeper {
+  readonly leaseMs: number;
+  readonly #records: RecordStore;
+  readonly #owner: LeaseOwner = newLeaseOwner();
+  readonly #held = new Map<string, Held>();
+  readonly #renewals = new Set<Promise<void>>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(records: RecordStore, exclusive: true | { leaseMs?: number }) {
+    this.#records = records;
+    const leaseMs = exclusive === true ? DEFAULT_LEASE_MS : (exclusive.leaseMs ?? DEFAULT_LEASE_MS);
+    if (!Number.isSafeInteger(leaseMs) || leaseMs < 100) {
+      throw new InvalidOptionError(`exclusive.leaseMs must be a whole number >= 100, got ${String(leaseMs)}`, {
+        backend: "backtest-kit",
+        operation: "create",
+      });
+    }
+    if (!records.capabilities.ttl) {
+      throw new InvalidOptionError("exclusive needs a store with TTL (leases expire when their owner dies)", {
+        backend: records.name,
+        operation: "create",
+      });
+    }
+    this.leaseMs = leaseMs;
+  }
+
+  /** Takes the lease of `key`, or {@link OwnershipError} when another live owner holds it. */
+  async take(key: RecordKey, context: PersistErrorContext): Promise<Lease> {
+    const leaseKey = this.#leaseKey(key);
+    const lease = await takeLease(this.#records, leaseKey, this.#owner, this.leaseMs, context);
+    this.#held.set(JSON.stringify(leaseKey.parts), { key: leaseKey, lease, since: new Date().toISOString() });
+    this.#startRenewing();
+    return lease;
+  }
+
+  /** Whether the lease is still this owner's by its own clocks. */
+  valid(lease: Lease): boolean {
+    return lease.valid(this.leaseMs - Math.ceil(this.leaseMs / 10));
+  }
+
+  /** Whether the lease record is still this owner's (read from the store). */
+  current(key: RecordKey, lease: Lease, context: PersistErrorContext): Promise<boolean> {
+    return leaseIsCurrent(this.#records, this.#leaseKey(key), lease, this.#owner, context);
+  }
+
+  /** Gives a lease back at once (a takeover that failed half way); a failure is reported, the lease then expires. */
+  async giveBack(key: RecordKey, lease: Lease): Promise<void> {
+    lease.lost = true;
+    const leaseKey = this.#leaseKey(key);
+    this.#held.delete(JSON.stringify(leaseKey.parts));
+    await releaseLease(this.#records, leaseKey, lease).catch((error: unknown) => {
+      if (error instanceof PersistError) reportError(error);
+    });
+  }
+
+  /** Stops renewing and gives every lease back; the first failure is thrown after all were tried. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await Promise.allSettled([...this.#renewals]);
+    const held = [...this.#held.values()];
+    this.#held.clear();
+    const results = await Promise.allSettled(
+      held.filter(({ lease }) => !lease.lost).map(({ key, lease }) => releaseLease(this.#records, key, lease)),
+    );
+    const failed = results.find((result) => result.status === "rejected");
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  #leaseKey(key: RecordKey): RecordKey {
+    return { namespace: LEASE_NAMESPACE, parts: [key.namespace, ...key.parts] };
+  }
+
+  #startRenewing(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => this.#renewDue(), Math.max(1, Math.floor(this.leaseMs / 12)));
+    this.#timer.unref();
+  }
+
+  #renewDue(): void {
+    for (const { key, lease, since } of this.#held.values()) {
+      if (lease.lost || lease.renewing || !lease.due(this.leaseMs)) continue;
+      if (!this.valid(lease)) {
+        lease.lost = true;
+        continue;
+      }
+      lease.renewing = true;
+      const renewal = renewLease(this.#records, key, lease, this.#owner, this.leaseMs, since)
+        .then(
+          (change) => {
+            // Only an answer in time counts: a late one may come after another owner took over.
+            if (!change.applied || !this.valid(lease)) lease.lost = true;
+            else lease.renewed(change.revision, change.sent);
+          },
+          (error: unknown) => {
+            // Not renewed: the lease runs out by its own clock unless the next renewal works.
+            reportError(
+              error instanceof PersistError
+                ? error
+                : new PersistError(`renewing a lease failed: ${String(error)}`, {
+                    backend: this.#records.name,
+                    operation: "write",
+                    record: { namespace: key.namespace, parts: key.parts },
+                    cause: error,
+                  }),
+            );
+          },
+        )
+        .finally(() => {
+          lease.renewing = false;
+          this.#renewals.delete(renewal);
+        });
+      this.#renewals.add(renewal);
+    }
+  }
+}
