@@ -1,4 +1,6 @@
-import { InvalidOptionError, type RecordKey } from "@persist-kit/core";
+import { InvalidOptionError, InvalidSignalError, type RecordKey } from "@persist-kit/core";
+import { encodeValue } from "./codec.js";
+import { ContextLease } from "./ownership.js";
 import { type Bridge, RecordSlot } from "./record-slot.js";
 
 /**
@@ -83,6 +85,7 @@ abstract class DomainInstance {
   readonly #fenced: boolean;
   readonly #context: readonly string[];
   #slots = new Map<string, RecordSlot>();
+  #claim: ContextLease | undefined;
 
   protected constructor(bridge: Bridge, domain: Domain, context: readonly string[]) {
     this.#bridge = bridge;
@@ -96,9 +99,15 @@ abstract class DomainInstance {
     this.#bridge.assertOpen({ backend: this.#bridge.records.name, operation: "init" });
   }
 
-  /** Forgets what this instance knows of its records (the framework drops the instance). */
+  /**
+   * Forgets what this instance knows of its records (the framework drops the instance) and, with
+   * `exclusive`, gives its lease back; a failure to give it back is reported, the lease then expires.
+   */
   dispose(): void {
     this.#slots = new Map();
+    const claim = this.#claim;
+    this.#claim = undefined;
+    void claim?.release();
   }
 
   /** The record of this context plus `entity` (a signal id, a key, a timestamp), kept per instance. */
@@ -108,10 +117,18 @@ abstract class DomainInstance {
     let slot = this.#slots.get(id);
     if (slot === undefined) {
       const key: RecordKey = { namespace: this.#namespace, parts };
-      slot = new RecordSlot(this.#bridge, key, this.#fenced);
+      slot = new RecordSlot(this.#bridge, key, this.#fenced, this.#fenced ? this.#contextLease() : undefined);
       this.#slots.set(id, slot);
     }
     return slot;
+  }
+
+  // With `exclusive`, one lease for the instance's context, shared by its records.
+  #contextLease(): ContextLease | undefined {
+    const keeper = this.#bridge.leases;
+    if (keeper === undefined) return undefined;
+    this.#claim ??= new ContextLease(keeper, { namespace: this.#namespace, parts: this.#context });
+    return this.#claim;
   }
 
   /**
@@ -140,14 +157,35 @@ function isRemoved(value: unknown): boolean {
   return typeof value === "object" && value !== null && (value as { removed?: unknown }).removed === true;
 }
 
-function idOf(item: unknown, domain: Domain): string {
-  const id = (item as { id?: unknown } | null)?.id;
-  if (typeof id === "string" && id !== "") return id;
-  throw new InvalidOptionError(`every ${domain} item must have a non-empty string id, got ${JSON.stringify(id)}`, {
-    backend: "backtest-kit",
-    operation: "write",
+// The items of a list the framework writes, with their ids, all checked before any is written.
+function itemsWithIds(items: unknown, domain: Domain): { id: string; item: unknown }[] {
+  const context = { backend: "backtest-kit", operation: "write" } as const;
+  if (!Array.isArray(items))
+    throw new InvalidSignalError(`${domain} data must be an array, got ${typeof items}`, context);
+  return items.map((item: unknown) => {
+    const id = (item as { id?: unknown } | null)?.id;
+    if (typeof id === "string" && id !== "") {
+      encodeValue(item, context); // refuses what cannot be stored, before any item is written
+      return { id, item };
+    }
+    throw new InvalidSignalError(
+      `every ${domain} item must have a non-empty string id, got ${String(id)}; nothing was written`,
+      context,
+    );
   });
 }
+
+// A whole number in [min, max], or an InvalidOptionError naming it.
+function wholeNumber(name: string, value: unknown, min: number, max: number): number {
+  if (Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max) return value as number;
+  throw new InvalidOptionError(`${name} must be a whole number from ${min} to ${max}, got ${String(value)}`, {
+    backend: "backtest-kit",
+    operation: "read",
+  });
+}
+
+// The most candles one read asks for: each is one key read.
+const MAX_CANDLES_PER_READ = 100_000;
 
 /** Every instance has these; the framework calls `waitForInit` before every read and write. */
 export interface DomainInstanceBase {
@@ -399,14 +437,32 @@ export function domainClasses(bridge: Bridge): DomainClasses {
     }
     /** The `limit` candles from `sinceTimestamp` on, one read each (no scan), or null when one is missing. */
     async readCandlesData(limit: number, sinceTimestamp: number, _untilTimestamp: number): Promise<FrameworkValue> {
-      const reads = Array.from({ length: limit }, (_, index) =>
-        this.slot(String(sinceTimestamp + index * this.#stepMs)).read(),
-      );
+      const count = wholeNumber("limit", limit, 0, MAX_CANDLES_PER_READ);
+      const since = wholeNumber("sinceTimestamp", sinceTimestamp, 0, Number.MAX_SAFE_INTEGER - count * this.#stepMs);
+      const reads = Array.from({ length: count }, (_, index) => this.slot(String(since + index * this.#stepMs)).read());
       const candles = await Promise.all(reads);
       return candles.includes(undefined) ? null : candles;
     }
     /** Stores closed candles not stored yet; a candle still open (its close after now) is skipped. */
     async writeCandlesData(candles: readonly { timestamp: number }[]): Promise<void> {
+      if (!Array.isArray(candles)) {
+        throw new InvalidSignalError(`candles must be an array, got ${typeof candles}`, {
+          backend: "backtest-kit",
+          operation: "write",
+        });
+      }
+      for (const candle of candles) {
+        const timestamp = (candle as { timestamp?: unknown } | null)?.timestamp;
+        if (!Number.isSafeInteger(timestamp) || (timestamp as number) < 0) {
+          throw new InvalidSignalError(
+            `a candle's timestamp must be a whole number of ms, got ${String(timestamp)}; nothing was written`,
+            {
+              backend: "backtest-kit",
+              operation: "write",
+            },
+          );
+        }
+      }
       const now = Date.now();
       const closed = candles.filter((candle) => candle.timestamp + this.#stepMs <= now);
       await Promise.all(closed.map((candle) => this.slot(String(candle.timestamp)).writeIfAbsent(candle)));
@@ -423,7 +479,7 @@ export function domainClasses(bridge: Bridge): DomainClasses {
       return signals;
     }
     async writeStorageData(signals: readonly unknown[]): Promise<void> {
-      for (const signal of signals) await this.slot(idOf(signal, "Storage")).write(signal);
+      for (const { id, item } of itemsWithIds(signals, "Storage")) await this.slot(id).write(item);
     }
   }
 
@@ -437,9 +493,7 @@ export function domainClasses(bridge: Bridge): DomainClasses {
       return notifications;
     }
     async writeNotificationData(notifications: readonly unknown[]): Promise<void> {
-      for (const notification of notifications) {
-        await this.slot(idOf(notification, "Notification")).write(notification);
-      }
+      for (const { id, item } of itemsWithIds(notifications, "Notification")) await this.slot(id).write(item);
     }
   }
 
@@ -454,7 +508,7 @@ export function domainClasses(bridge: Bridge): DomainClasses {
     }
     /** Stores the entries not stored yet (an entry's id is written once). */
     async writeLogData(entries: readonly unknown[]): Promise<void> {
-      for (const entry of entries) await this.slot(idOf(entry, "Log")).writeIfAbsent(entry);
+      for (const { id, item } of itemsWithIds(entries, "Log")) await this.slot(id).writeIfAbsent(item);
     }
   }
 

@@ -1,4 +1,5 @@
 import {
+  BackendClosedError,
   InvalidOptionError,
   LEASE_NAMESPACE,
   type Lease,
@@ -37,6 +38,7 @@ export class LeaseKeeper {
   readonly #held = new Map<string, Held>();
   readonly #renewals = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(records: RecordStore, exclusive: true | { leaseMs?: number }) {
     this.#records = records;
@@ -58,8 +60,14 @@ export class LeaseKeeper {
 
   /** Takes the lease of `key`, or {@link OwnershipError} when another live owner holds it. */
   async take(key: RecordKey, context: PersistErrorContext): Promise<Lease> {
+    this.#assertOpen(context);
     const leaseKey = this.#leaseKey(key);
     const lease = await takeLease(this.#records, leaseKey, this.#owner, this.leaseMs, context);
+    if (this.#closed) {
+      // Closed while the lease was on its way: given back, never renewed.
+      await this.giveBack(key, lease);
+      this.#assertOpen(context);
+    }
     this.#held.set(JSON.stringify(leaseKey.parts), { key: leaseKey, lease, since: new Date().toISOString() });
     this.#startRenewing();
     return lease;
@@ -87,6 +95,7 @@ export class LeaseKeeper {
 
   /** Stops renewing and gives every lease back; the first failure is thrown after all were tried. */
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#timer);
     this.#timer = undefined;
     await Promise.allSettled([...this.#renewals]);
@@ -97,6 +106,15 @@ export class LeaseKeeper {
     );
     const failed = results.find((result) => result.status === "rejected");
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  #assertOpen(context: PersistErrorContext): void {
+    if (this.#closed) {
+      throw new BackendClosedError("the persist-kit classes were closed; no lease is taken", {
+        ...context,
+        outcome: "not-applied",
+      });
+    }
   }
 
   #leaseKey(key: RecordKey): RecordKey {
@@ -144,5 +162,49 @@ export class LeaseKeeper {
         });
       this.#renewals.add(renewal);
     }
+  }
+}
+
+/**
+ * The lease of one framework instance's context (its namespace and context parts), shared by every
+ * record of the instance: a Partial instance's records of many signals hold one lease, not one
+ * each. Taken once; lost for good once it runs out or another owner takes it.
+ */
+export class ContextLease {
+  readonly #keeper: LeaseKeeper;
+  readonly #key: RecordKey;
+  #lease: Lease | undefined;
+  #taking: Promise<Lease> | undefined;
+
+  constructor(keeper: LeaseKeeper, key: RecordKey) {
+    this.#keeper = keeper;
+    this.#key = key;
+  }
+
+  get keeper(): LeaseKeeper {
+    return this.#keeper;
+  }
+
+  /** The lease, taken on first use; `undefined` once lost (the caller refuses then). */
+  async get(context: PersistErrorContext): Promise<Lease> {
+    if (this.#lease !== undefined) return this.#lease;
+    this.#taking ??= this.#keeper.take(this.#key, context).finally(() => {
+      this.#taking = undefined;
+    });
+    const lease = await this.#taking;
+    this.#lease ??= lease;
+    return this.#lease;
+  }
+
+  /** Whether the lease record is still this owner's (read from the store). */
+  current(lease: Lease, context: PersistErrorContext): Promise<boolean> {
+    return this.#keeper.current(this.#key, lease, context);
+  }
+
+  /** Gives the lease back (the framework disposed of the instance). */
+  async release(): Promise<void> {
+    const lease = this.#lease;
+    this.#lease = undefined;
+    if (lease !== undefined && !lease.lost) await this.#keeper.giveBack(this.#key, lease);
   }
 }

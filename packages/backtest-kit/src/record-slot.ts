@@ -11,7 +11,7 @@ import {
   type RecordStore,
 } from "@persist-kit/core";
 import { decodeValue, encodeValue } from "./codec.js";
-import type { LeaseKeeper } from "./ownership.js";
+import type { ContextLease, LeaseKeeper } from "./ownership.js";
 
 // Attempts to raise a record by the ownership gap before giving up on a store that keeps changing.
 const MAX_TAKE_ATTEMPTS = 8;
@@ -70,10 +70,11 @@ export class Bridge {
  * written, and stays refused, and a change of this slot that timed out can never land after a
  * later one of this slot. The revision is learnt on the first call.
  *
- * With `exclusive`, a fenced slot takes the record's lease on its first call (another live owner:
- * `OwnershipError`, nothing done) and raises the record's revision by `OWNERSHIP_GAP`, so nothing
- * a previous owner sent can land after it; a change is sent only while the lease is valid, and a
- * lost lease makes every later call reject with `OwnershipLostError`.
+ * With `exclusive`, a fenced slot needs its instance's lease (`claim`, taken on the first call of
+ * any of the instance's records; another live owner: `OwnershipError`, nothing done) and on its
+ * own first call raises the record's revision by `OWNERSHIP_GAP`, so nothing a previous owner
+ * sent can land after it; a change is sent only while the lease is valid, and a lost lease makes
+ * every later call reject with `OwnershipLostError`.
  */
 export class RecordSlot {
   readonly #bridge: Bridge;
@@ -81,13 +82,15 @@ export class RecordSlot {
   readonly #fenced: boolean;
   #seen: number | undefined;
   #lost: PersistError | undefined;
+  readonly #claim: ContextLease | undefined;
   #lease: Lease | undefined;
   #tail: Promise<unknown> = Promise.resolve();
 
-  constructor(bridge: Bridge, key: RecordKey, fenced: boolean) {
+  constructor(bridge: Bridge, key: RecordKey, fenced: boolean, claim?: ContextLease) {
     this.#bridge = bridge;
     this.#key = key;
     this.#fenced = fenced;
+    this.#claim = fenced ? claim : undefined;
   }
 
   /** The stored value, or `undefined` when there is none. */
@@ -160,8 +163,7 @@ export class RecordSlot {
       if (lease !== undefined) this.#assertLease(lease, context, "unknown");
       return;
     }
-    const leases = this.#bridge.leases;
-    if (lease !== undefined && leases !== undefined && !(await leases.current(this.#key, lease, context))) {
+    if (lease !== undefined && this.#claim !== undefined && !(await this.#claim.current(lease, context))) {
       lease.lost = true;
       this.#lost = new OwnershipLostError("another owner took the record; nothing was written", {
         ...context,
@@ -177,42 +179,37 @@ export class RecordSlot {
     throw this.#lost;
   }
 
-  // With `exclusive`: takes the record on first use, or refuses once its lease is gone.
+  // With `exclusive`: the instance's lease, and this record raised above its previous owner once.
   async #own(context: PersistErrorContext): Promise<void> {
-    const leases = this.#bridge.leases;
-    if (leases === undefined || !this.#fenced) return;
+    const claim = this.#claim;
+    if (claim === undefined) return;
     if (this.#lease !== undefined) {
       this.#assertLease(this.#lease, context, "not-applied");
       return;
     }
-    const lease = await leases.take(this.#key, context);
-    try {
-      for (let attempt = 0; attempt < MAX_TAKE_ATTEMPTS; attempt++) {
-        const stored = await this.#bridge.records.read(this.#key);
-        const fence = Math.max(stored.revision, this.#seen ?? 0) + OWNERSHIP_GAP;
-        const change = stored.found
-          ? await this.#bridge.records.write(this.#key, stored.json, { condition: { below: fence } })
-          : await this.#bridge.records.delete(this.#key, { condition: { below: fence } });
-        if (!change.applied) continue;
-        this.#seen = change.revision;
-        if (!leases.valid(lease))
-          throw this.#leaseLost(context, "unknown", "the lease ran out while the record was taken");
-        // Only now is the record this instance's: the previous owner's changes can no longer land.
-        this.#lease = lease;
-        return;
-      }
-      throw new BackendUnavailableError(
-        `the record changed under ${MAX_TAKE_ATTEMPTS} attempts to take it; another writer keeps changing it`,
-        { ...context, outcome: "unknown" },
-      );
-    } catch (error) {
-      await leases.giveBack(this.#key, lease);
-      throw error;
+    const lease = await claim.get(context);
+    this.#assertLease(lease, context, "not-applied");
+    for (let attempt = 0; attempt < MAX_TAKE_ATTEMPTS; attempt++) {
+      const stored = await this.#bridge.records.read(this.#key);
+      const fence = Math.max(stored.revision, this.#seen ?? 0) + OWNERSHIP_GAP;
+      const change = stored.found
+        ? await this.#bridge.records.write(this.#key, stored.json, { condition: { below: fence } })
+        : await this.#bridge.records.delete(this.#key, { condition: { below: fence } });
+      if (!change.applied) continue;
+      this.#seen = change.revision;
+      this.#assertLease(lease, context, "unknown");
+      // Only now is the record this instance's: the previous owner's changes can no longer land.
+      this.#lease = lease;
+      return;
     }
+    throw new BackendUnavailableError(
+      `the record changed under ${MAX_TAKE_ATTEMPTS} attempts to take it; another writer keeps changing it`,
+      { ...context, outcome: "unknown" },
+    );
   }
 
   #assertLease(lease: Lease, context: PersistErrorContext, outcome: "not-applied" | "unknown"): void {
-    if (this.#bridge.leases?.valid(lease)) return;
+    if (this.#claim?.keeper.valid(lease)) return;
     lease.lost = true;
     this.#lost = this.#leaseLost(
       context,

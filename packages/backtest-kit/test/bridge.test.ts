@@ -3,6 +3,7 @@
 // collide in the framework's own store stay apart, Infinity is kept where the framework writes it.
 import {
   BackendClosedError,
+  InvalidOptionError,
   InvalidSignalError,
   LEASE_NAMESPACE,
   OwnershipError,
@@ -223,6 +224,28 @@ describe.each(BACKENDS)("the bridge on $name", (backend) => {
       found: false,
     });
     expect(await bot.Risk.call(["r", "binance"], "readPositionData", WHEN)).toStrictEqual([]);
+    // A list with one bad item writes none of them.
+    await expect(
+      bot.Storage.call([true], "writeStorageData", [signalRow("ok", "BTC/USDT"), { id: "bad", price: Number.NaN }]),
+    ).rejects.toBeInstanceOf(InvalidSignalError);
+    await expect(bot.Storage.call([true], "writeStorageData", [{ id: "" }])).rejects.toBeInstanceOf(InvalidSignalError);
+    expect(await bot.Storage.call([true], "readStorageData")).toStrictEqual([]);
+    const candles = ["ETH/USDT", "1m", "refused"];
+    await expect(
+      bot.Candle.call(candles, "writeCandlesData", [{ timestamp: 0 }, { timestamp: Number.NaN }]),
+    ).rejects.toBeInstanceOf(InvalidSignalError);
+    expect(await bot.Candle.call(candles, "readCandlesData", 1, 0, 60_000)).toBeNull();
+    for (const [limit, since] of [
+      [-1, 0],
+      [1.5, 0],
+      [1, Number.NaN],
+      [1e9, 0],
+    ]) {
+      await expect(bot.Candle.call(candles, "readCandlesData", limit, since, 0)).rejects.toBeInstanceOf(
+        InvalidOptionError,
+      );
+    }
+    expect(() => new bot.installation.classes.Candle("ETH/USDT", "7m", "refused")).toThrow(InvalidOptionError);
   });
 
   it("cache domains: candles by range with no scan, lists and removes for measure, interval and memory", async () => {
@@ -361,6 +384,27 @@ describe.each(BACKENDS)("the bridge on $name", (backend) => {
     expect(await fourth.Signal.call(context, "readSignalData")).toStrictEqual({ id: "third" });
     await fourth.installation.close();
     await first.installation.close();
+  });
+
+  it("exclusive: one lease per framework instance, not per record; dispose() gives it back", async () => {
+    const bot = await start({ exclusive: { leaseMs: 5_000 } });
+    const context = ["BTC/USDT", "leases", "binance"];
+    for (const signalId of ["a", "b", "c"]) {
+      await bot.Partial.call(context, "writePartialData", { [signalId]: 1 }, signalId, WHEN);
+    }
+    const leases = async (namespace: string) =>
+      (await store.records.list(LEASE_NAMESPACE, { prefix: [namespace] })).records.map(({ parts }) => parts);
+    expect(await leases(domainNamespace("Partial"))).toEqual([
+      [domainNamespace("Partial"), "leases", "binance", "BTC/USDT"],
+    ]);
+    await bot.State.call(["sig-leases", "trailing"], "writeStateData", { id: "s", data: {}, when: 1 }, WHEN);
+    expect(await leases(domainNamespace("State"))).toContainEqual([domainNamespace("State"), "sig-leases", "trailing"]);
+    await bot.State.call(["sig-leases", "trailing"], "dispose");
+    await expect
+      .poll(() => leases(domainNamespace("State")))
+      .not.toContainEqual([domainNamespace("State"), "sig-leases", "trailing"]);
+    await bot.installation.close();
+    expect(await leases(domainNamespace("Partial"))).toEqual([]);
   });
 
   it("after close() every call rejects with BackendClosedError and nothing is written", async () => {
