@@ -123,6 +123,7 @@ export class MongoRecordStore extends BaseRecordStore {
   /** @param connection a `mongodb://` or `mongodb+srv://` URL (the store owns the client it makes), or a `MongoClient` (never closed here). */
   constructor(connection: string | MongoClient, options: MongoRecordStoreOptions = {}) {
     super();
+    assertConnection(connection);
     this.#ownsClient = typeof connection === "string";
     this.#secrets = passwordsOf(connection, options);
     this.#client = typeof connection === "string" ? createClient(connection, options, this.#secrets) : connection;
@@ -655,6 +656,22 @@ async function unchanged<T>(step: () => Promise<T>): Promise<T> {
     if (error instanceof PersistErrorClass) throw error;
     throw new UnchangedError(error);
   }
+}
+
+// An unset environment variable passes undefined: refused here, not at the first read.
+function assertConnection(connection: unknown): asserts connection is string | MongoClient {
+  if (typeof connection === "string" && /^mongodb(\+srv)?:\/\//i.test(connection)) return;
+  if (typeof connection === "object" && connection !== null && typeof (connection as MongoClient).db === "function")
+    return;
+  const given =
+    typeof connection === "string" ? "a string that is not a mongodb:// or mongodb+srv:// URL" : String(connection);
+  throw new InvalidOptionError(
+    `the connection must be a mongodb:// or mongodb+srv:// URL or a MongoClient, got ${given}`,
+    {
+      backend: BACKEND,
+      operation: "create",
+    },
+  );
 }
 
 // A URL the driver could read two ways is refused here, before the driver parses it: it would take

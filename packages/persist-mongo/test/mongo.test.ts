@@ -1,6 +1,7 @@
 import { makeSignalRow } from "@persist-kit/contract";
 import {
   createPersist,
+  InvalidOptionError,
   type ISignalRow,
   type PersistError,
   type RecordKey,
@@ -524,6 +525,12 @@ describe("clients and close()", () => {
     expect(persist.constructor.name).toBe("PersistMongo");
     expect(persist).toMatchObject({ name: "mongo", databaseName: "persist_kit", collectionName: "signals" });
     await persist.close?.();
+  });
+
+  it("an unset URL (undefined), an empty string or another scheme is an InvalidOptionError at construction", () => {
+    for (const bad of [undefined, "", "redis://127.0.0.1:6379", null, 42]) {
+      expect(() => new PersistMongo(bad as unknown as string), String(bad)).toThrow(InvalidOptionError);
+    }
   });
 
   it("a URL the driver refuses is an InvalidOptionError at construction, with the password redacted", () => {

@@ -166,8 +166,8 @@ export class RedisRecordStore extends BaseRecordStore {
   constructor(options: RedisRecordStoreOptions = {}) {
     super();
     this.prefix = assertPrefix(options.prefix ?? DEFAULT_PREFIX, BACKEND);
-    assertExclusiveOptions(BACKEND, { client: options.client, url: options.url });
-    assertExclusiveOptions(BACKEND, { client: options.client, clusterNodes: options.clusterNodes });
+    // One way to reach the server: a URL with clusterNodes would leave one of them unused, unsaid.
+    assertExclusiveOptions(BACKEND, { client: options.client, url: options.url, clusterNodes: options.clusterNodes });
     this.#waits = {
       replicas: wholeNumberOption(BACKEND, "waitForReplicas", options.waitForReplicas, { default: 0, min: 0 }),
       aof: options.waitForAof ?? false,

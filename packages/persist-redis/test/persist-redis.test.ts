@@ -129,6 +129,12 @@ describe("a client passed in", () => {
     );
     client.disconnect();
   });
+
+  it("url together with clusterNodes is refused at construction, not left half unused", () => {
+    expect(() => new PersistRedis({ url, clusterNodes: [{ host: "127.0.0.1", port: 1 }] })).toThrow(
+      /give only one of client, url, clusterNodes/,
+    );
+  });
 });
 
 describe("writeMany", () => {
