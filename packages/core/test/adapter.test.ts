@@ -306,3 +306,44 @@ describe("configuration", () => {
     expect((await memory.readSignalData("BTC/USDT", "s"))?.priceOpen).toBe(3_000.25);
   });
 });
+
+describe("openSignals: what a restarting bot takes up again", () => {
+  async function list(adapter: PersistSignalAdapter, strategyName?: string) {
+    const found: { symbol: string; strategyName: string; row: ISignalRow }[] = [];
+    for await (const entry of adapter.openSignals(strategyName)) found.push(entry);
+    return found.sort((a, b) => (a.symbol + a.strategyName < b.symbol + b.strategyName ? -1 : 1));
+  }
+
+  it("lists the open signals of one strategy or of all, after the calls made before it", async () => {
+    const persist = new PersistMemory();
+    await persist.writeSignalData("BTC/USDT", "momentum", row("a"));
+    await persist.writeSignalData("ETH/USDT", "momentum", row("b"));
+    await persist.writeSignalData("BTC/USDT", "mean-revert", row("c"));
+    const adapter = new PersistSignalAdapter(persist);
+    // Queued before the listing: the listing sees them.
+    const queued = [
+      adapter.deletePendingSignal("ETH/USDT", "momentum"),
+      adapter.setPendingSignal("SOL/USDT", "momentum", row("d")),
+    ];
+    expect(await list(adapter, "momentum")).toEqual([
+      { symbol: "BTC/USDT", strategyName: "momentum", row: row("a") },
+      { symbol: "SOL/USDT", strategyName: "momentum", row: row("d") },
+    ]);
+    await Promise.all(queued);
+    expect((await list(adapter)).map(({ row }) => row.id)).toEqual(["c", "a", "d"]);
+    await adapter.close();
+    await expect(list(adapter)).rejects.toMatchObject({ name: "BackendClosedError" });
+  });
+
+  it("refuses a bad strategy name, and a backend that cannot list its keys", async () => {
+    const adapter = new PersistSignalAdapter(new PersistMemory());
+    await expect(list(adapter, "")).rejects.toBeInstanceOf(InvalidKeyError);
+    const unlisted: PersistBase = {
+      name: "unlisted",
+      readSignalData: async () => null,
+      writeSignalData: async () => {},
+      deleteSignalData: async () => {},
+    };
+    await expect(list(new PersistSignalAdapter(unlisted))).rejects.toThrow(/cannot list its keys/);
+  });
+});

@@ -8,6 +8,7 @@ import {
   BackendClosedError,
   BackendUnavailableError,
   errorMessage,
+  InvalidKeyError,
   InvalidOptionError,
   OwnershipLostError,
   PersistError,
@@ -17,7 +18,7 @@ import {
 } from "../errors.js";
 import type { RecordChange, RecordCondition, RecordStore } from "../records/record-store.js";
 import { type SignalRecord, WRITE_CHECKED_SIGNAL } from "../records/signal-store.js";
-import { assertSignalKey, signalKeyId } from "./key.js";
+import { assertSignalKey, keyProblem, type SignalKey, signalKeyId } from "./key.js";
 import {
   type Lease,
   type LeaseOwner,
@@ -296,6 +297,42 @@ export class PersistSignalAdapter {
         await releaseLease(fenced.records, leaseRecordKey(symbol, strategyName), state.lease);
       }
     });
+  }
+
+  /**
+   * The open signals the store holds, of one strategy or of all: what a bot restarting takes up
+   * again (then `waitForInit` for each key it manages, which takes the key under `exclusive`).
+   * Calls made before the listing settle first, so it shows their outcome; each row is then read
+   * in its key's order with later calls, within `timeoutMs`. Listing takes no lease. Needs a backend that lists its keys (every bundled one does).
+   * @example
+   * for await (const { symbol, row } of signals.openSignals("momentum")) console.log(symbol, row.position);
+   */
+  async *openSignals(strategyName?: string): AsyncGenerator<{ symbol: string; strategyName: string; row: ISignalRow }> {
+    if (strategyName !== undefined && keyProblem(strategyName) !== undefined) {
+      throw new InvalidKeyError(`strategyName ${keyProblem(strategyName)}`, { backend: "adapter", operation: "list" });
+    }
+    const backend = await this.#backend.get().catch((error: unknown) => {
+      throw withOutcome(error, "not-applied");
+    });
+    if (this.#closed)
+      throw new BackendClosedError("the adapter was closed", { backend: backendName(backend), operation: "list" });
+    // Calls made before the listing settle first: it shows what they did.
+    await this.#queue.drain();
+    if (backend.keys === undefined) {
+      throw new InvalidOptionError("this backend cannot list its keys (PersistBase.keys)", {
+        backend: backendName(backend),
+        operation: "list",
+      });
+    }
+    const list = backend.keys as (options?: { strategyName?: string }) => AsyncIterable<SignalKey>;
+    for await (const key of list.call(backend, strategyName === undefined ? {} : { strategyName })) {
+      if (strategyName !== undefined && key.strategyName !== strategyName) continue;
+      const row = await this.#operation("read", key.symbol, key.strategyName, async (_call, source) => {
+        const stored = await source.readSignalData(key.symbol, key.strategyName);
+        return stored === null ? null : checkRead(stored, source, key.symbol, key.strategyName);
+      });
+      if (row !== null) yield { symbol: key.symbol, strategyName: key.strategyName, row };
+    }
   }
 
   /**
