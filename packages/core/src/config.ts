@@ -1,3 +1,4 @@
+import { processWide } from "./process-wide.js";
 import type { PersistBase } from "./signals/persist-base.js";
 
 /** A backend, or a function that makes one on first use. */
@@ -12,7 +13,8 @@ export interface PersistConfig {
   persistAdapter?: PersistSource;
 }
 
-let config: PersistConfig = {};
+// Shared by every copy of core in the process (ESM and CommonJS).
+const shared = processWide("config", () => ({ config: {} as PersistConfig }));
 
 /**
  * Sets process-wide defaults; adapters constructed without a backend pick them up at their first
@@ -20,10 +22,10 @@ let config: PersistConfig = {};
  * @example setConfig({ persistAdapter: () => createPersist("redis://127.0.0.1:6379") });
  */
 export function setConfig(next: PersistConfig): void {
-  config = { ...config, ...next };
+  shared.config = { ...shared.config, ...next };
 }
 
 /** The current process-wide defaults. */
 export function getConfig(): Readonly<PersistConfig> {
-  return config;
+  return shared.config;
 }

@@ -23,10 +23,19 @@ const BACKEND_PACKAGES: Record<string, BackendPackage> = {
   postgresql: { name: "@persist-kit/persist-postgres", driver: "pg" },
 };
 
+// The CommonJS build loads backends with `require`, so a CommonJS bot gets CommonJS backends over
+// this same copy of core; the ESM build, where `module` is not defined, imports them. (`require`
+// alone cannot tell: the ESM build has a stand-in for it that throws.)
+const loadModule: (name: string) => Promise<unknown> =
+  typeof module === "object" && module !== null && typeof module.require === "function"
+    ? (name) => Promise.resolve().then(() => module.require(name))
+    : (name) => import(name);
+
 /** Options of {@link createPersist}. */
 export interface CreatePersistOptions extends PersistOptions {
   /**
-   * Loads a backend package by name. Default: `import(name)` resolved from this package; pass
+   * Loads a backend package by name. Default: `require(name)` in the CommonJS build and
+   * `import(name)` in the ESM build, resolved from this package; pass
    * `(name) => import(name)` from your own code when your package manager keeps packages apart.
    */
   importModule?: (name: string) => Promise<unknown>;
@@ -41,7 +50,7 @@ export interface CreatePersistOptions extends PersistOptions {
  * const persist = await createPersist(process.env.PERSIST_URL ?? "file:./data");
  */
 export async function createPersist(url: string, options: CreatePersistOptions = {}): Promise<PersistBase> {
-  const { importModule = (name: string) => import(name), ...persistOptions } = options;
+  const { importModule = loadModule, ...persistOptions } = options;
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   if (scheme === "memory") return new PersistMemory(persistOptions);
   const backendPackage = scheme === undefined ? undefined : BACKEND_PACKAGES[scheme];

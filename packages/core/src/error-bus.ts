@@ -1,9 +1,11 @@
 import { errorMessage, type PersistError } from "./errors.js";
+import { processWide } from "./process-wide.js";
 
 /** Receives every error an adapter reports; see {@link listenError}. */
 export type ErrorListener = (error: PersistError) => void;
 
-const errorListeners = new Set<ErrorListener>();
+// Shared by every copy of core in the process (ESM and CommonJS).
+const errorListeners = processWide("error-listeners", () => new Set<ErrorListener>());
 
 /**
  * Subscribes to the errors of every {@link PersistSignalAdapter} in this process, and to what

@@ -1,4 +1,5 @@
 import { errorMessage, redactCredentials } from "./errors.js";
+import { processWide } from "./process-wide.js";
 
 /** Something a backend works around or a setting that can lose data: not an error, never thrown. */
 export interface PersistWarning {
@@ -18,7 +19,8 @@ export interface PersistWarning {
 /** Receives every warning; see {@link listenWarning}. */
 export type WarningListener = (warning: PersistWarning) => void;
 
-const warningListeners = new Set<WarningListener>();
+// Shared by every copy of core in the process (ESM and CommonJS).
+const warningListeners = processWide("warning-listeners", () => new Set<WarningListener>());
 
 /**
  * Subscribes to warnings of every backend in this process: settings that can lose acknowledged

@@ -4,11 +4,16 @@ import {
   BackendClosedError,
   BackendUnavailableError,
   CorruptDataError,
+  getConfig,
   InvalidOptionError,
   KeyedQueue,
   Lifecycle,
+  listenError,
+  listenWarning,
   PersistError,
+  PersistMemory,
   RetryingOnce,
+  setConfig,
   UNAVAILABLE_SOCKET_CODES,
   wholeNumberOption,
   wrapDriverError,
@@ -38,6 +43,26 @@ describe("errors carry a stable code and an outcome, recognisable across copies"
     expect(new CorruptDataError("x", { backend: "b", operation: "read" }) instanceof commonJs.CorruptDataError).toBe(
       true,
     );
+  });
+
+  it("listeners, warnings and the config are shared by the CommonJS and the ESM copy in one process", async () => {
+    const require = createRequire(import.meta.url);
+    const commonJs = require("../dist/index.cjs") as typeof import("../src/index.js");
+    const heard: string[] = [];
+    const stopErrors = listenError((error) => heard.push(`error: ${error.message}`));
+    const stopWarnings = listenWarning((warning) => heard.push(`warning: ${warning.message}`));
+    try {
+      commonJs.reportError(new commonJs.PersistError("from the CommonJS copy", { backend: "cjs", operation: "read" }));
+      commonJs.reportWarning({ backend: "cjs", kind: "durability", message: "a CommonJS warning" });
+      expect(heard).toEqual(["error: [cjs] read: from the CommonJS copy", "warning: a CommonJS warning"]);
+      const persistAdapter = () => new PersistMemory();
+      commonJs.setConfig({ persistAdapter });
+      expect(getConfig().persistAdapter).toBe(persistAdapter);
+    } finally {
+      stopErrors();
+      stopWarnings();
+      setConfig({ persistAdapter: undefined });
+    }
   });
 
   it("a subclass an application defines still works with instanceof", () => {

@@ -56,6 +56,35 @@ ${ROUND_TRIP("Promise.resolve(require(name))")}
     expect(JSON.parse(stdout)).toEqual([64231.12345678901, null, "PersistFile"]);
   });
 
+  it("createPersist in CommonJS loads the CommonJS backend over the same core", async () => {
+    const stdout = await runScript(
+      project,
+      "cjs-default.cjs",
+      `const core = require("@persist-kit/core");
+const { PersistFile } = require("@persist-kit/persist-file");
+(async () => {
+  const persist = await core.createPersist("file:./signals-cjs");
+  const error = await persist.readSignalData("", "s").catch((e) => e);
+  console.log(JSON.stringify([persist instanceof PersistFile, error instanceof core.InvalidKeyError, error.code]));
+  await persist.close();
+})();`,
+    );
+    expect(JSON.parse(stdout)).toEqual([true, true, "PERSIST_INVALID_KEY"]);
+  });
+
+  it("createPersist in an ES module loads the ES module backend", async () => {
+    const stdout = await runScript(
+      project,
+      "esm-default.mjs",
+      `import { createPersist } from "@persist-kit/core";
+import { PersistFile } from "@persist-kit/persist-file";
+const persist = await createPersist("file:./signals-esm");
+console.log(JSON.stringify(persist instanceof PersistFile));
+await persist.close();`,
+    );
+    expect(JSON.parse(stdout)).toBe(true);
+  });
+
   it("pulls in no database driver", () => {
     const installed = readdirSync(join(project, "node_modules")).filter((name) => !name.startsWith("."));
     for (const driver of ["ioredis", "redis", "pg", "mongodb", "@redis"]) {
