@@ -15,13 +15,25 @@ const FORMAT = 1;
  * differently later. Refused with {@link InvalidSignalError}, nothing written: NaN, -Infinity,
  * Infinity anywhere else, undefined array items, bigint, functions, symbols, Dates and other
  * objects that are not plain, and nesting deeper than 64 levels; JSON would change each of them.
- * A property whose value is undefined is left out, as JSON does (an absent optional field).
+ * A property whose value is undefined is left out, as JSON does (an absent optional field), and
+ * -0 is stored as 0 (JSON has no -0; the two are equal with `===`).
  * @example encodeValue({ id: "a", minuteEstimatedTime: Infinity }, context) // '{"v":1,"value":{"id":"a","minuteEstimatedTime":null},"infinity":[["minuteEstimatedTime"]]}'
  */
 export function encodeValue(value: unknown, context: PersistErrorContext): string {
   const infinity: Path[] = [];
   const copy = copyValue(value, [], infinity, context);
-  return JSON.stringify(infinity.length === 0 ? { v: FORMAT, value: copy } : { v: FORMAT, value: copy, infinity });
+  try {
+    return JSON.stringify(infinity.length === 0 ? { v: FORMAT, value: copy } : { v: FORMAT, value: copy, infinity });
+  } catch (error) {
+    // Longer than a JavaScript string can be.
+    throw new InvalidSignalError(
+      `the value cannot be stored as JSON (${(error as Error).message}); nothing was written`,
+      {
+        ...context,
+        cause: error,
+      },
+    );
+  }
 }
 
 /** The value of a stored text, `Infinity` restored where it was written: {@link CorruptDataError} if it is not one. */

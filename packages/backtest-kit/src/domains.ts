@@ -1,6 +1,6 @@
-import { InvalidOptionError, InvalidSignalError, type RecordKey } from "@persist-kit/core";
+import { InvalidKeyError, InvalidOptionError, InvalidSignalError, keyProblem, type RecordKey } from "@persist-kit/core";
 import { encodeValue } from "./codec.js";
-import { ContextLease } from "./ownership.js";
+import type { ContextLease } from "./ownership.js";
 import { type Bridge, RecordSlot } from "./record-slot.js";
 
 /**
@@ -64,7 +64,8 @@ function mode(backtest: boolean): string {
   return backtest ? "backtest" : "live";
 }
 
-const CANDLE_INTERVAL_MINUTES: Readonly<Record<string, number>> = {
+/** Minutes per candle interval, as the framework counts them. */
+export const CANDLE_INTERVAL_MINUTES: Readonly<Record<string, number>> = {
   "1m": 1,
   "3m": 3,
   "5m": 5,
@@ -85,7 +86,7 @@ abstract class DomainInstance {
   readonly #fenced: boolean;
   readonly #context: readonly string[];
   #slots = new Map<string, RecordSlot>();
-  #claim: ContextLease | undefined;
+  #claim: { claim: ContextLease; drop(): void } | undefined;
 
   protected constructor(bridge: Bridge, domain: Domain, context: readonly string[]) {
     this.#bridge = bridge;
@@ -105,9 +106,8 @@ abstract class DomainInstance {
    */
   dispose(): void {
     this.#slots = new Map();
-    const claim = this.#claim;
+    this.#claim?.drop();
     this.#claim = undefined;
-    void claim?.release();
   }
 
   /** The record of this context plus `entity` (a signal id, a key, a timestamp), kept per instance. */
@@ -125,10 +125,8 @@ abstract class DomainInstance {
 
   // With `exclusive`, one lease for the instance's context, shared by its records.
   #contextLease(): ContextLease | undefined {
-    const keeper = this.#bridge.leases;
-    if (keeper === undefined) return undefined;
-    this.#claim ??= new ContextLease(keeper, { namespace: this.#namespace, parts: this.#context });
-    return this.#claim;
+    this.#claim ??= this.#bridge.claim({ namespace: this.#namespace, parts: this.#context });
+    return this.#claim?.claim;
   }
 
   /**
@@ -148,8 +146,9 @@ abstract class DomainInstance {
   }
 }
 
+// Ids that compare equal so (a, A, á) keep their code-unit order: the same on every backend.
 function frameworkOrder(a: string, b: string): number {
-  return a.localeCompare(b, undefined, { numeric: true, sensitivity: "base" });
+  return a.localeCompare(b, undefined, { numeric: true, sensitivity: "base" }) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 // Measure, Interval and Memory values the framework removed by marking them read as absent.
@@ -164,14 +163,12 @@ function itemsWithIds(items: unknown, domain: Domain): { id: string; item: unkno
     throw new InvalidSignalError(`${domain} data must be an array, got ${typeof items}`, context);
   return items.map((item: unknown) => {
     const id = (item as { id?: unknown } | null)?.id;
-    if (typeof id === "string" && id !== "") {
+    const problem = typeof id === "string" ? keyProblem(id) : "must be a string";
+    if (problem === undefined) {
       encodeValue(item, context); // refuses what cannot be stored, before any item is written
-      return { id, item };
+      return { id: id as string, item };
     }
-    throw new InvalidSignalError(
-      `every ${domain} item must have a non-empty string id, got ${String(id)}; nothing was written`,
-      context,
-    );
+    throw new InvalidKeyError(`every ${domain} item's id ${problem}; nothing was written`, context);
   });
 }
 

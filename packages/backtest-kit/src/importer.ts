@@ -1,7 +1,8 @@
-import { readdir, readFile } from "node:fs/promises";
+import type { Dirent } from "node:fs";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
-import type { RecordStore } from "@persist-kit/core";
-import type { Domain, DomainClasses } from "./domains.js";
+import { InvalidOptionError, PersistError, type RecordStore } from "@persist-kit/core";
+import { CANDLE_INTERVAL_MINUTES, type Domain, type DomainClasses } from "./domains.js";
 import { persistKitClasses } from "./install.js";
 
 /** What {@link importBacktestKitStore} did, file by file (paths relative to the dump directory). */
@@ -39,6 +40,9 @@ const ROOTS: readonly [string, Domain][] = [
   ["session", "Session"],
 ];
 
+// A file larger than this is no record the framework wrote: it is reported, never read.
+const MAX_FILE_BYTES = 64 * 1024 * 1024;
+
 // The framework's temporary files of an unfinished write (write-file-atomic).
 const TEMPORARY = /^\.tmp-/;
 // The fields of a StrategyData that hold signal rows.
@@ -71,22 +75,48 @@ export async function importBacktestKitStore(
   const classes = persistKitClasses(target);
   const imported: { file: string; domain: Domain }[] = [];
   const skipped: { file: string; reason: string }[] = [];
+  const dump = await stat(dumpDir).catch((error: NodeJS.ErrnoException) => {
+    throw new InvalidOptionError(`cannot read the dump directory (${error.code ?? error.message})`, {
+      backend: "backtest-kit",
+      operation: "read",
+      cause: error,
+    });
+  });
+  if (!dump.isDirectory()) {
+    throw new InvalidOptionError("the dump directory is not a directory", {
+      backend: "backtest-kit",
+      operation: "read",
+    });
+  }
   const files = new Map<Domain, { file: string; path: string; value: unknown }[]>();
   for (const [root, domain] of ROOTS) {
     const list: { file: string; path: string; value: unknown }[] = [];
-    for (const path of await jsonFiles(join(dumpDir, root))) {
+    const found = await jsonFiles(dumpDir, join(dumpDir, root));
+    skipped.push(...found.skipped);
+    for (const path of found.files) {
       const file = relative(dumpDir, path).split(sep).join("/");
       const name = path.slice(path.lastIndexOf(sep) + 1);
       if (TEMPORARY.test(name)) {
         skipped.push({ file, reason: "a temporary file of a write that did not finish" });
         continue;
       }
+      let text: string;
       try {
-        list.push({
+        const { size } = await stat(path);
+        if (size > MAX_FILE_BYTES) {
+          skipped.push({ file, reason: `${size} bytes, more than any record of the framework (${MAX_FILE_BYTES})` });
+          continue;
+        }
+        text = await readFile(path, "utf8");
+      } catch (error) {
+        skipped.push({
           file,
-          path: relative(join(dumpDir, root), path).split(sep).join("/"),
-          value: JSON.parse(await readFile(path, "utf8")),
+          reason: `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
         });
+        continue;
+      }
+      try {
+        list.push({ file, path: relative(join(dumpDir, root), path).split(sep).join("/"), value: JSON.parse(text) });
       } catch (error) {
         skipped.push({ file, reason: `not JSON: ${(error as Error).message}` });
       }
@@ -107,26 +137,50 @@ export async function importBacktestKitStore(
         skipped.push({ file, reason: parsed });
         continue;
       }
-      await parsed.write(classes);
+      try {
+        await parsed.write(classes);
+      } catch (error) {
+        // A value or name the store refuses (each such error says nothing was written), or a
+        // store that failed: the file is reported and the import goes on with the next one.
+        if (!(error instanceof PersistError)) throw error;
+        skipped.push({ file, reason: `not written: ${error.message}` });
+        continue;
+      }
       imported.push({ file, domain });
     }
   }
   return { imported, skipped };
 }
 
-async function jsonFiles(dir: string): Promise<string[]> {
-  let entries: import("node:fs").Dirent[];
+// The regular .json files under `dir`, folders followed, sorted; anything else under it (a
+// symbolic link, a FIFO, an unreadable folder) is reported as skipped, never followed or opened.
+async function jsonFiles(
+  dumpDir: string,
+  dir: string,
+): Promise<{ files: string[]; skipped: { file: string; reason: string }[] }> {
+  const found = { files: [] as string[], skipped: [] as { file: string; reason: string }[] };
+  const shown = (path: string) => relative(dumpDir, path).split(sep).join("/");
+  let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return found;
+    found.skipped.push({ file: shown(dir), reason: `cannot be read (${code ?? (error as Error).message})` });
+    return found;
   }
-  const found: string[] = [];
   for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) found.push(...(await jsonFiles(path)));
-    else if (entry.isFile() && entry.name.endsWith(".json")) found.push(path);
+    if (entry.isDirectory()) {
+      const inner = await jsonFiles(dumpDir, path);
+      found.files.push(...inner.files);
+      found.skipped.push(...inner.skipped);
+    } else if (entry.isFile()) {
+      if (entry.name.endsWith(".json")) found.files.push(path);
+    } else {
+      const kind = entry.isSymbolicLink() ? "a symbolic link" : "not a regular file or folder";
+      found.skipped.push({ file: shown(path), reason: `${kind}: not followed` });
+    }
   }
   return found;
 }
@@ -324,6 +378,11 @@ function parse(domain: Domain, path: string, value: unknown, signalsById: Map<st
       const symbol = segments.slice(1, -2).join("/");
       if (String(value.timestamp) !== segments[segments.length - 1])
         return "the candle's timestamp does not match its file name";
+      const minutes = CANDLE_INTERVAL_MINUTES[interval];
+      if (minutes === undefined) return `unknown candle interval ${JSON.stringify(interval)}`;
+      if ((value.timestamp as number) + minutes * 60_000 > Date.now()) {
+        return "a candle that has not closed yet (the bridge stores closed candles only)";
+      }
       return {
         domain,
         write: (c) => new c.Candle(symbol, interval, exchange).writeCandlesData([value as { timestamp: number }]),

@@ -80,7 +80,8 @@ export async function installPersistKit(
     classes,
     async close() {
       if (bridge.closed) return;
-      bridge.markClosed();
+      // Calls already running settle first: no change is acknowledged after a lease is given back.
+      await bridge.close();
       try {
         await leases?.close();
       } finally {

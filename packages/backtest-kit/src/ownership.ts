@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   BackendClosedError,
   InvalidOptionError,
@@ -99,11 +100,11 @@ export class LeaseKeeper {
     clearInterval(this.#timer);
     this.#timer = undefined;
     await Promise.allSettled([...this.#renewals]);
-    const held = [...this.#held.values()];
+    const held = [...this.#held.values()].filter(({ lease }) => !lease.lost);
     this.#held.clear();
-    const results = await Promise.allSettled(
-      held.filter(({ lease }) => !lease.lost).map(({ key, lease }) => releaseLease(this.#records, key, lease)),
-    );
+    // Lost first: nothing may count on a lease once it is on its way back.
+    for (const { lease } of held) lease.lost = true;
+    const results = await Promise.allSettled(held.map(({ key, lease }) => releaseLease(this.#records, key, lease)));
     const failed = results.find((result) => result.status === "rejected");
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
   }
@@ -117,8 +118,14 @@ export class LeaseKeeper {
     }
   }
 
+  // The first part, a hash of the whole key, gives every lease a revision group of its own: a
+  // lease given back elsewhere never moves this one's revision (a take would then be refused).
   #leaseKey(key: RecordKey): RecordKey {
-    return { namespace: LEASE_NAMESPACE, parts: [key.namespace, ...key.parts] };
+    const id = createHash("sha256")
+      .update(JSON.stringify([key.namespace, ...key.parts]))
+      .digest("hex")
+      .slice(0, 32);
+    return { namespace: LEASE_NAMESPACE, parts: [id, key.namespace, ...key.parts] };
   }
 
   #startRenewing(): void {
@@ -201,9 +208,10 @@ export class ContextLease {
     return this.#keeper.current(this.#key, lease, context);
   }
 
-  /** Gives the lease back (the framework disposed of the instance). */
+  /** Gives the lease back (the framework disposed of every instance of the context), also one still being taken. */
   async release(): Promise<void> {
-    const lease = this.#lease;
+    const taking = this.#taking;
+    const lease = this.#lease ?? (await taking?.catch(() => undefined));
     this.#lease = undefined;
     if (lease !== undefined && !lease.lost) await this.#keeper.giveBack(this.#key, lease);
   }

@@ -8,19 +8,22 @@ import {
   type PersistErrorContext,
   type PersistOperation,
   type RecordKey,
+  type RecordRead,
   type RecordStore,
 } from "@persist-kit/core";
 import { decodeValue, encodeValue } from "./codec.js";
-import type { ContextLease, LeaseKeeper } from "./ownership.js";
+import { ContextLease, type LeaseKeeper } from "./ownership.js";
 
-// Attempts to raise a record by the ownership gap before giving up on a store that keeps changing.
-const MAX_TAKE_ATTEMPTS = 8;
+// Attempts at one change (or one takeover) while the record's group keeps moving under it.
+const MAX_ATTEMPTS = 8;
 
-/** What every class of one installation shares: the store, and whether it was closed. */
+/** What every class of one installation shares: the store, its leases, whether it was closed. */
 export class Bridge {
   readonly records: RecordStore;
   /** With `exclusive`: the leases of the crash-critical records. */
   readonly leases: LeaseKeeper | undefined;
+  readonly #claims = new Map<string, { claim: ContextLease; holders: number }>();
+  readonly #running = new Set<Promise<unknown>>();
   #closed = false;
 
   constructor(records: RecordStore, leases?: LeaseKeeper) {
@@ -32,9 +35,13 @@ export class Bridge {
     return this.#closed;
   }
 
-  /** From now on every call of every class made with this bridge rejects with `BackendClosedError`. */
-  markClosed(): void {
+  /**
+   * Refuses every later call (`BackendClosedError`) and resolves once the calls already running
+   * have settled, so that no change is acknowledged after the leases are given back.
+   */
+  async close(): Promise<void> {
     this.#closed = true;
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
   }
 
   context(operation: PersistOperation, key: RecordKey): PersistErrorContext {
@@ -50,28 +57,81 @@ export class Bridge {
     }
   }
 
+  /** Counts `call` as running until it settles (see {@link close}). */
+  track<T>(call: Promise<T>): Promise<T> {
+    this.#running.add(call);
+    const forget = () => {
+      this.#running.delete(call);
+    };
+    call.then(forget, forget);
+    return call;
+  }
+
+  /**
+   * With `exclusive`: the one lease of a context in this installation, shared by every instance
+   * the framework makes for it; given back when the last of them is disposed.
+   */
+  claim(key: RecordKey): { claim: ContextLease; drop(): void } | undefined {
+    const leases = this.leases;
+    if (leases === undefined) return undefined;
+    const id = JSON.stringify([key.namespace, ...key.parts]);
+    let entry = this.#claims.get(id);
+    if (entry === undefined) {
+      entry = { claim: new ContextLease(leases, key), holders: 0 };
+      this.#claims.set(id, entry);
+    }
+    entry.holders++;
+    const held = entry;
+    let dropped = false;
+    return {
+      claim: held.claim,
+      drop: () => {
+        if (dropped) return;
+        dropped = true;
+        held.holders--;
+        if (held.holders > 0) return;
+        this.#claims.delete(id);
+        void held.claim.release();
+      },
+    };
+  }
+
   /** The key parts of every record under `prefix` in `namespace`, page by page. */
   async *list(namespace: string, prefix: readonly string[]): AsyncGenerator<readonly string[]> {
     this.assertOpen({ backend: this.records.name, operation: "list", record: { namespace, parts: prefix } });
     let cursor: string | undefined;
     do {
-      const page = await this.records.list(namespace, { prefix, ...(cursor === undefined ? {} : { cursor }) });
+      const page = await this.track(
+        this.records.list(namespace, { prefix, ...(cursor === undefined ? {} : { cursor }) }),
+      );
       for (const record of page.records) yield record.parts;
       cursor = page.cursor;
     } while (cursor !== undefined);
   }
 }
 
+/** What a slot believes is stored: the revision, and the JSON text (`undefined`: absent). */
+interface Belief {
+  revision: number;
+  json: string | undefined;
+}
+
+function beliefOf(read: RecordRead): Belief {
+  return { revision: read.revision, json: read.found ? read.json : undefined };
+}
+
 /**
  * One record of a domain: its value read, written and removed through the bridge's store, one
- * call at a time in call order. A fenced slot (the crash-critical domains) writes and removes
- * only above the revision it last saw (`{ below: seen + 1 }`): a change by another writer since
- * then (a second process on the same position) is refused with `OwnershipLostError`, nothing
- * written, and stays refused, and a change of this slot that timed out can never land after a
- * later one of this slot. The revision is learnt on the first call.
+ * call at a time in call order. A fenced slot (the crash-critical domains) changes the record only
+ * above the revision it believes is stored (`{ below: revision + 1 }`): a change by another writer
+ * since then (a second process on the same position) is refused with `OwnershipLostError`,
+ * nothing written, and stays refused. A refusal that changed nothing the slot knew is no
+ * conflict: an absent record whose revision rose because another record of its group was deleted
+ * (the group's floor), or a change of this slot whose answer was lost and which is found stored.
+ * A change of this slot that timed out can never land after a later one.
  *
- * With `exclusive`, a fenced slot needs its instance's lease (`claim`, taken on the first call of
- * any of the instance's records; another live owner: `OwnershipError`, nothing done) and on its
+ * With `exclusive`, a fenced slot needs its context's lease (`claim`, taken on the first call of
+ * any of the context's records; another live owner: `OwnershipError`, nothing done) and on its
  * own first call raises the record's revision by `OWNERSHIP_GAP`, so nothing a previous owner
  * sent can land after it; a change is sent only while the lease is valid, and a lost lease makes
  * every later call reject with `OwnershipLostError`.
@@ -80,9 +140,11 @@ export class RecordSlot {
   readonly #bridge: Bridge;
   readonly #key: RecordKey;
   readonly #fenced: boolean;
-  #seen: number | undefined;
-  #lost: PersistError | undefined;
   readonly #claim: ContextLease | undefined;
+  #belief: Belief | undefined;
+  // A change sent whose outcome is unknown: it may be stored, or land later (below its fence).
+  #uncertain: Belief | undefined;
+  #lost: PersistError | undefined;
   #lease: Lease | undefined;
   #tail: Promise<unknown> = Promise.resolve();
 
@@ -96,9 +158,10 @@ export class RecordSlot {
   /** The stored value, or `undefined` when there is none. */
   read(): Promise<unknown> {
     return this.#inOrder("read", async (context) => {
+      if (this.#lost !== undefined) throw this.#lost;
       await this.#own(context);
       const found = await this.#bridge.records.read(this.#key);
-      this.#seen ??= found.revision;
+      this.#belief ??= beliefOf(found);
       return found.found ? decodeValue(found.json, context) : undefined;
     });
   }
@@ -110,7 +173,7 @@ export class RecordSlot {
         await this.#bridge.records.write(this.#key, json);
         return;
       }
-      await this.#fencedChange(context, (below) =>
+      await this.#fencedChange(context, json, (below) =>
         this.#bridge.records.write(this.#key, json, { condition: { below } }),
       );
     });
@@ -136,50 +199,77 @@ export class RecordSlot {
         await this.#bridge.records.delete(this.#key);
         return;
       }
-      await this.#fencedChange(context, (below) => this.#bridge.records.delete(this.#key, { condition: { below } }));
+      await this.#fencedChange(context, undefined, (below) =>
+        this.#bridge.records.delete(this.#key, { condition: { below } }),
+      );
     });
   }
 
+  // `json` is what the change leaves stored (`undefined`: a delete).
   async #fencedChange(
     context: PersistErrorContext,
+    json: string | undefined,
     change: (below: number) => Promise<{ applied: boolean; revision: number }>,
   ): Promise<void> {
     if (this.#lost !== undefined) throw this.#lost;
     await this.#own(context);
-    this.#seen ??= (await this.#bridge.records.read(this.#key)).revision;
-    const fence = this.#seen + 1;
+    this.#belief ??= beliefOf(await this.#bridge.records.read(this.#key));
     const lease = this.#lease;
-    if (lease !== undefined) this.#assertLease(lease, context, "not-applied");
-    let result: { applied: boolean; revision: number };
-    try {
-      result = await change(fence);
-    } catch (error) {
-      // It may land later: the next change fences above it.
-      if ((error as PersistError | undefined)?.outcome !== "not-applied") this.#seen = fence;
-      throw error;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const belief: Belief = this.#belief;
+      // While a change of unknown outcome may still land, fence at or above it.
+      const fence = Math.max(belief.revision + 1, this.#uncertain?.revision ?? 0);
+      if (lease !== undefined) this.#assertLease(lease, context, "not-applied");
+      let result: { applied: boolean; revision: number };
+      try {
+        result = await change(fence);
+      } catch (error) {
+        // It may be stored, or land later below this fence: the next change finds out.
+        if ((error as PersistError | undefined)?.outcome !== "not-applied") this.#uncertain = { revision: fence, json };
+        throw error;
+      }
+      if (result.applied) {
+        this.#belief = { revision: result.revision, json };
+        this.#uncertain = undefined;
+        if (lease !== undefined) this.#assertLease(lease, context, "unknown");
+        return;
+      }
+      if (lease !== undefined && this.#claim !== undefined && !(await this.#claim.current(lease, context))) {
+        lease.lost = true;
+        throw this.#refuse(
+          new OwnershipLostError("another owner took the record; nothing was written", {
+            ...context,
+            outcome: "not-applied",
+          }),
+        );
+      }
+      const now = beliefOf(await this.#bridge.records.read(this.#key));
+      const uncertain = this.#uncertain;
+      if (uncertain !== undefined && now.revision === uncertain.revision && now.json === uncertain.json) {
+        // The change whose answer was lost is what is stored.
+        this.#belief = now;
+        this.#uncertain = undefined;
+      } else if (now.json === undefined && belief.json === undefined) {
+        // Absent as it was: only its group's floor rose (another record of the group was deleted).
+        this.#belief = now;
+        if (uncertain !== undefined && now.revision >= uncertain.revision) this.#uncertain = undefined;
+      } else {
+        throw this.#refuse(
+          new OwnershipLostError(
+            `another writer changed the record since this instance saw revision ${belief.revision} (it is at ${now.revision}): ` +
+              "two processes manage it; nothing was written, and this instance writes no more (register the classes again, or restart, to take the stored value)",
+            { ...context, outcome: "not-applied" },
+          ),
+        );
+      }
     }
-    if (result.applied) {
-      this.#seen = result.revision;
-      if (lease !== undefined) this.#assertLease(lease, context, "unknown");
-      return;
-    }
-    if (lease !== undefined && this.#claim !== undefined && !(await this.#claim.current(lease, context))) {
-      lease.lost = true;
-      this.#lost = new OwnershipLostError("another owner took the record; nothing was written", {
-        ...context,
-        outcome: "not-applied",
-      });
-      throw this.#lost;
-    }
-    this.#lost = new OwnershipLostError(
-      `another writer changed the record since this instance saw revision ${this.#seen} (it is at ${result.revision}): ` +
-        "two processes manage it; nothing was written, and this instance writes no more (register the classes again, or restart, to take the stored value)",
+    throw new BackendUnavailableError(
+      `the record's group changed under ${MAX_ATTEMPTS} attempts in a row; nothing was written`,
       { ...context, outcome: "not-applied" },
     );
-    throw this.#lost;
   }
 
-  // With `exclusive`: the instance's lease, and this record raised above its previous owner once.
+  // With `exclusive`: the context's lease, and this record raised above its previous owner once.
   async #own(context: PersistErrorContext): Promise<void> {
     const claim = this.#claim;
     if (claim === undefined) return;
@@ -189,43 +279,45 @@ export class RecordSlot {
     }
     const lease = await claim.get(context);
     this.#assertLease(lease, context, "not-applied");
-    for (let attempt = 0; attempt < MAX_TAKE_ATTEMPTS; attempt++) {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const stored = await this.#bridge.records.read(this.#key);
-      const fence = Math.max(stored.revision, this.#seen ?? 0) + OWNERSHIP_GAP;
+      const fence = Math.max(stored.revision, this.#belief?.revision ?? 0) + OWNERSHIP_GAP;
       const change = stored.found
         ? await this.#bridge.records.write(this.#key, stored.json, { condition: { below: fence } })
         : await this.#bridge.records.delete(this.#key, { condition: { below: fence } });
       if (!change.applied) continue;
-      this.#seen = change.revision;
+      this.#belief = { revision: change.revision, json: stored.found ? stored.json : undefined };
+      this.#uncertain = undefined;
       this.#assertLease(lease, context, "unknown");
       // Only now is the record this instance's: the previous owner's changes can no longer land.
       this.#lease = lease;
       return;
     }
     throw new BackendUnavailableError(
-      `the record changed under ${MAX_TAKE_ATTEMPTS} attempts to take it; another writer keeps changing it`,
+      `the record changed under ${MAX_ATTEMPTS} attempts to take it; another writer keeps changing it`,
       { ...context, outcome: "unknown" },
     );
   }
 
   #assertLease(lease: Lease, context: PersistErrorContext, outcome: "not-applied" | "unknown"): void {
-    if (this.#claim?.keeper.valid(lease)) return;
+    if (!lease.lost && this.#claim?.keeper.valid(lease)) return;
     lease.lost = true;
-    this.#lost = this.#leaseLost(
-      context,
-      outcome,
-      outcome === "unknown"
-        ? "the change was acknowledged after the lease ran out; another owner may hold the record"
-        : "the lease ran out (the process was paused, or the store did not answer renewals); nothing was written",
+    throw this.#refuse(
+      new OwnershipLostError(
+        `${
+          outcome === "unknown"
+            ? "the change was acknowledged after the lease ran out; another owner may hold the record"
+            : "the lease ran out (the process was paused, or the store did not answer renewals); nothing was written"
+        }; register the classes again (or restart) to take it again`,
+        { ...context, outcome },
+      ),
     );
-    throw this.#lost;
   }
 
-  #leaseLost(context: PersistErrorContext, outcome: "not-applied" | "unknown", message: string): OwnershipLostError {
-    return new OwnershipLostError(`${message}; register the classes again (or restart) to take it again`, {
-      ...context,
-      outcome,
-    });
+  // Refused for good: every later call of this slot gets the same error.
+  #refuse(error: OwnershipLostError): OwnershipLostError {
+    this.#lost = error;
+    return error;
   }
 
   #inOrder<T>(operation: PersistOperation, body: (context: PersistErrorContext) => Promise<T>): Promise<T> {
@@ -234,7 +326,7 @@ export class RecordSlot {
       this.#bridge.assertOpen(context);
       return body(context);
     };
-    const result = this.#tail.then(run, run);
+    const result = this.#bridge.track(this.#tail.then(run, run));
     this.#tail = result.catch(() => {});
     return result;
   }

@@ -3,11 +3,13 @@
 // collide in the framework's own store stay apart, Infinity is kept where the framework writes it.
 import {
   BackendClosedError,
+  InvalidKeyError,
   InvalidOptionError,
   InvalidSignalError,
   LEASE_NAMESPACE,
   OwnershipError,
   OwnershipLostError,
+  type RecordKey,
   type RecordStore,
 } from "@persist-kit/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -54,6 +56,22 @@ describe.each(BACKENDS)("the bridge on $name", (backend) => {
     for (const installation of installations) await installation.close();
     await store?.destroy();
   });
+
+  // The lease records of a domain (their first part is a hash of the record's key), optionally of one context.
+  async function leasesOf(namespace: string, context?: string[]) {
+    const found: { key: RecordKey; parts: readonly string[] }[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.records.list(LEASE_NAMESPACE, cursor === undefined ? {} : { cursor });
+      for (const { parts } of page.records) {
+        if (parts[1] !== namespace) continue;
+        if (context !== undefined && JSON.stringify(parts.slice(2)) !== JSON.stringify(context)) continue;
+        found.push({ key: { namespace: LEASE_NAMESPACE, parts }, parts: parts.slice(2) });
+      }
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return found;
+  }
 
   // A bot start: the module's hooks, persist-kit installed on them over the shared store.
   async function start(
@@ -228,7 +246,7 @@ describe.each(BACKENDS)("the bridge on $name", (backend) => {
     await expect(
       bot.Storage.call([true], "writeStorageData", [signalRow("ok", "BTC/USDT"), { id: "bad", price: Number.NaN }]),
     ).rejects.toBeInstanceOf(InvalidSignalError);
-    await expect(bot.Storage.call([true], "writeStorageData", [{ id: "" }])).rejects.toBeInstanceOf(InvalidSignalError);
+    await expect(bot.Storage.call([true], "writeStorageData", [{ id: "" }])).rejects.toBeInstanceOf(InvalidKeyError);
     expect(await bot.Storage.call([true], "readStorageData")).toStrictEqual([]);
     const candles = ["ETH/USDT", "1m", "refused"];
     await expect(
@@ -363,10 +381,8 @@ describe.each(BACKENDS)("the bridge on $name", (backend) => {
     // A non-critical domain takes no lease.
     await second.Measure.call(["bucket"], "writeMeasureData", { v: 1 }, "k", WHEN);
     // The first bot's lease disappears as if it expired while the bot was paused; a third takes over.
-    const leaseKey = {
-      namespace: LEASE_NAMESPACE,
-      parts: [domainNamespace("Signal"), "exclusive", "binance", "BTC/USDT"],
-    };
+    const [held] = await leasesOf(domainNamespace("Signal"), ["exclusive", "binance", "BTC/USDT"]);
+    const leaseKey = held?.key as RecordKey;
     expect((await store.records.read(leaseKey)).found).toBe(true);
     await store.records.delete(leaseKey);
     const third = await start({ exclusive: { leaseMs: 5_000 } });
@@ -392,17 +408,12 @@ describe.each(BACKENDS)("the bridge on $name", (backend) => {
     for (const signalId of ["a", "b", "c"]) {
       await bot.Partial.call(context, "writePartialData", { [signalId]: 1 }, signalId, WHEN);
     }
-    const leases = async (namespace: string) =>
-      (await store.records.list(LEASE_NAMESPACE, { prefix: [namespace] })).records.map(({ parts }) => parts);
-    expect(await leases(domainNamespace("Partial"))).toEqual([
-      [domainNamespace("Partial"), "leases", "binance", "BTC/USDT"],
-    ]);
+    const leases = async (namespace: string) => (await leasesOf(namespace)).map(({ parts }) => parts);
+    expect(await leases(domainNamespace("Partial"))).toEqual([["leases", "binance", "BTC/USDT"]]);
     await bot.State.call(["sig-leases", "trailing"], "writeStateData", { id: "s", data: {}, when: 1 }, WHEN);
-    expect(await leases(domainNamespace("State"))).toContainEqual([domainNamespace("State"), "sig-leases", "trailing"]);
+    expect(await leases(domainNamespace("State"))).toContainEqual(["sig-leases", "trailing"]);
     await bot.State.call(["sig-leases", "trailing"], "dispose");
-    await expect
-      .poll(() => leases(domainNamespace("State")))
-      .not.toContainEqual([domainNamespace("State"), "sig-leases", "trailing"]);
+    await expect.poll(() => leases(domainNamespace("State"))).not.toContainEqual(["sig-leases", "trailing"]);
     await bot.installation.close();
     expect(await leases(domainNamespace("Partial"))).toEqual([]);
   });

@@ -282,6 +282,21 @@ describe("exclusive ownership", () => {
     expect(await paused.waitForInit("BTC/USDT", "s")).toEqual(row("next"));
   });
 
+  it("a lease of another symbol of the strategy given back meanwhile does not refuse a take", async () => {
+    const memory = new MemoryRecordStore();
+    const first = adapterOn(memory, { exclusive: { leaseMs: 5_000 }, timeoutMs: 1_000 });
+    await first.waitForInit("BTC/USDT", "s");
+    const view = new HoldingRecordStore(memory);
+    const second = adapterOn(view, { exclusive: { leaseMs: 5_000 }, timeoutMs: 1_000 });
+    // The take has read the lease record; its write waits while the other lease of "s" goes back.
+    view.holdNext("lease");
+    const take = second.waitForInit("ETH/USDT", "s");
+    await sleep(20);
+    await first.close();
+    view.resume();
+    expect(await take).toBeNull();
+  });
+
   it("a held key is renewed in the background and stays owned well past one lease", async () => {
     const persist = new PersistMemory();
     const owner = new PersistSignalAdapter(persist, { exclusive: { leaseMs: 150 }, timeoutMs: 50 });

@@ -222,7 +222,26 @@ export async function joinEmptyMaster(
           withRawClient(node.port, (client) => client.call("CLUSTER", "INFO") as Promise<string>),
         ),
       );
-      if (infos.every((info) => info.includes(`cluster_known_nodes:${everyNode.length}`))) break;
+      // Known is not enough: a node that still has the new one in handshake, or not yet as a
+      // master, refuses CLUSTER SETSLOT ... NODE for it ("Target node is not a master").
+      const views = await Promise.all(
+        everyNode.map((node) =>
+          withRawClient(node.port, (client) => client.call("CLUSTER", "NODES") as Promise<string>),
+        ),
+      );
+      const seenAsMaster = views.every((view) =>
+        view.split("\n").some((line) => {
+          const [id, , flags = ""] = line.split(" ");
+          const flagList = flags.split(",");
+          return (
+            id === nodeId &&
+            flagList.includes("master") &&
+            !flagList.includes("handshake") &&
+            !flagList.includes("noaddr")
+          );
+        }),
+      );
+      if (seenAsMaster && infos.every((info) => info.includes(`cluster_known_nodes:${everyNode.length}`))) break;
       if (Date.now() > deadline) throw new Error("the new cluster node was not known to every node within 30 s");
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { CorruptDataError, type LeaseHolder, OwnershipError, type PersistErrorContext } from "../errors.js";
-import type { RecordKey, RecordStore } from "../records/record-store.js";
+import type { RecordChange, RecordKey, RecordStore } from "../records/record-store.js";
 
 /** The namespace of ownership leases in every record store; parts are `[strategyName, symbol]`, as for signals. */
 export const LEASE_NAMESPACE = "lease";
@@ -104,18 +104,23 @@ export async function takeLease(
   context: PersistErrorContext,
 ): Promise<Lease> {
   const sent = instant();
-  const current = await records.read(key);
-  if (current.found) {
-    const holder = parseLease(current.json, context);
-    if (holder.owner !== owner.token) throw heldBy(holder, context);
-  }
   const value: LeaseValue = { owner: owner.token, host: owner.host, pid: owner.pid, since: new Date().toISOString() };
-  const change = await records.write(key, JSON.stringify(value), {
-    condition: { revision: current.revision },
-    ttlMs: leaseMs,
-  });
-  if (!change.applied) {
-    // Another owner took it between the read and the write.
+  let change: RecordChange | undefined;
+  for (let attempt = 0; attempt < TAKE_ATTEMPTS && change === undefined; attempt++) {
+    const current = await records.read(key);
+    if (current.found) {
+      const holder = parseLease(current.json, context);
+      if (holder.owner !== owner.token) throw heldBy(holder, context);
+    }
+    const written = await records.write(key, JSON.stringify(value), {
+      condition: { revision: current.revision },
+      ttlMs: leaseMs,
+    });
+    if (written.applied) change = written;
+    // Refused with the key still absent: its revision moved without an owner (a lease of another
+    // key of the group was released, raising the group's floor). Read and try again.
+  }
+  if (change === undefined) {
     const now = await records.read(key);
     if (now.found) throw heldBy(parseLease(now.json, context), context);
     throw new OwnershipError("another owner took the key at the same moment", context);
@@ -132,6 +137,9 @@ export async function takeLease(
   if (!jumped.applied) throw new OwnershipError("another owner took the key at the same moment", context);
   return new Lease(jumped.revision, sent);
 }
+
+// Takes refused while the key stays absent (other keys of its group released meanwhile).
+const TAKE_ATTEMPTS = 8;
 
 // At most 2^32 per take: a strategy's leases can be taken about a million times before revisions reach 2^52.
 const LEASE_JUMP = 2 ** 32;
