@@ -21,7 +21,20 @@ const FORMAT = 1;
  */
 export function encodeValue(value: unknown, context: PersistErrorContext): string {
   const infinity: Path[] = [];
-  const copy = copyValue(value, [], infinity, context);
+  let copy: unknown;
+  try {
+    copy = copyValue(value, [], infinity, context);
+  } catch (error) {
+    if (error instanceof InvalidSignalError) throw error;
+    // A getter or Proxy of the caller's that throws while the value is read.
+    throw new InvalidSignalError(
+      `reading the value threw (${(error as Error)?.message ?? String(error)}); nothing was written`,
+      {
+        ...context,
+        cause: error,
+      },
+    );
+  }
   try {
     return JSON.stringify(infinity.length === 0 ? { v: FORMAT, value: copy } : { v: FORMAT, value: copy, infinity });
   } catch (error) {

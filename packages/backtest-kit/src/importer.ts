@@ -1,5 +1,5 @@
 import type { Dirent } from "node:fs";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { lstat, readdir, readFile, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { InvalidOptionError, PersistError, type RecordStore } from "@persist-kit/core";
 import { CANDLE_INTERVAL_MINUTES, type Domain, type DomainClasses } from "./domains.js";
@@ -88,10 +88,11 @@ export async function importBacktestKitStore(
       operation: "read",
     });
   }
+  skipped.push(...(await unknownFolders(dumpDir)));
   const files = new Map<Domain, { file: string; path: string; value: unknown }[]>();
   for (const [root, domain] of ROOTS) {
     const list: { file: string; path: string; value: unknown }[] = [];
-    const found = await jsonFiles(dumpDir, join(dumpDir, root));
+    const found = await jsonFiles(dumpDir, join(dumpDir, root), true);
     skipped.push(...found.skipped);
     for (const path of found.files) {
       const file = relative(dumpDir, path).split(sep).join("/");
@@ -143,7 +144,8 @@ export async function importBacktestKitStore(
         // A value or name the store refuses (each such error says nothing was written), or a
         // store that failed: the file is reported and the import goes on with the next one.
         if (!(error instanceof PersistError)) throw error;
-        skipped.push({ file, reason: `not written: ${error.message}` });
+        const what = error.outcome === "unknown" ? "may have been written (outcome unknown)" : "not written";
+        skipped.push({ file, reason: `${what}: ${error.message}` });
         continue;
       }
       imported.push({ file, domain });
@@ -157,9 +159,23 @@ export async function importBacktestKitStore(
 async function jsonFiles(
   dumpDir: string,
   dir: string,
+  root = false,
 ): Promise<{ files: string[]; skipped: { file: string; reason: string }[] }> {
   const found = { files: [] as string[], skipped: [] as { file: string; reason: string }[] };
   const shown = (path: string) => relative(dumpDir, path).split(sep).join("/");
+  if (root) {
+    // A root (or a folder on the way to it) that is a symbolic link is not followed either.
+    let at = dumpDir;
+    for (const part of relative(dumpDir, dir).split(sep)) {
+      at = join(at, part);
+      const entry = await lstat(at).catch(() => undefined);
+      if (entry === undefined) return found;
+      if (entry.isSymbolicLink()) {
+        found.skipped.push({ file: shown(at), reason: "a symbolic link: not followed" });
+        return found;
+      }
+    }
+  }
   let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
@@ -177,12 +193,28 @@ async function jsonFiles(
       found.skipped.push(...inner.skipped);
     } else if (entry.isFile()) {
       if (entry.name.endsWith(".json")) found.files.push(path);
+      else found.skipped.push({ file: shown(path), reason: "not a .json file" });
     } else {
       const kind = entry.isSymbolicLink() ? "a symbolic link" : "not a regular file or folder";
       found.skipped.push({ file: shown(path), reason: `${kind}: not followed` });
     }
   }
   return found;
+}
+
+// Entries of the dump folder and of its data folder that no domain of 19.5 uses, one line each.
+async function unknownFolders(dumpDir: string): Promise<{ file: string; reason: string }[]> {
+  const known = new Set(ROOTS.map(([root]) => root));
+  const unknown: { file: string; reason: string }[] = [];
+  for (const folder of ["", "data"]) {
+    const entries = await readdir(join(dumpDir, folder)).catch(() => [] as string[]);
+    for (const name of entries.sort()) {
+      const path = folder === "" ? name : `${folder}/${name}`;
+      if (known.has(path) || (folder === "" && name === "data")) continue;
+      unknown.push({ file: path, reason: "not a persistence folder of backtest-kit 19.5: not read" });
+    }
+  }
+  return unknown;
 }
 
 function isRow(value: unknown): value is Row {

@@ -1,4 +1,10 @@
-import { type CreatePersistOptions, createPersist, InvalidOptionError, type RecordStore } from "@persist-kit/core";
+import {
+  BackendUnavailableError,
+  type CreatePersistOptions,
+  createPersist,
+  InvalidOptionError,
+  type RecordStore,
+} from "@persist-kit/core";
 import { DOMAINS, type Domain, type DomainClasses, domainClasses } from "./domains.js";
 import { LeaseKeeper } from "./ownership.js";
 import { Bridge } from "./record-slot.js";
@@ -19,6 +25,12 @@ export interface InstallOptions {
    * `leaseMs` (default 30000) is how long a dead owner keeps others out. Default: off (fences only).
    */
   exclusive?: boolean | { leaseMs?: number };
+  /**
+   * How long `close()` waits for calls still running before it gives the leases back anyway (their
+   * late answers then report `OwnershipLostError`, outcome unknown) and rejects, and how long it
+   * then waits for the leases to go back. Default: 10000.
+   */
+  closeTimeoutMs?: number;
 }
 
 /** What {@link installPersistKit} did. */
@@ -65,6 +77,8 @@ export async function installPersistKit(
   const leases = exclusive === undefined || exclusive === false ? undefined : new LeaseKeeper(records, exclusive);
   const bridge = new Bridge(records, leases);
   const classes = domainClasses(bridge);
+  const closeTimeoutMs = closeTimeoutOf(options.closeTimeoutMs);
+  let closing: Promise<void> | undefined;
   const domains: Domain[] = [];
   for (const domain of DOMAINS) {
     const register = hooks.get(domain);
@@ -78,18 +92,64 @@ export async function installPersistKit(
     domains,
     skipped,
     classes,
-    async close() {
-      if (bridge.closed) return;
-      // Calls already running settle first: no change is acknowledged after a lease is given back.
-      await bridge.close();
-      try {
-        await leases?.close();
-      } finally {
-        if (owned) await records.close();
-      }
+    close() {
+      // Once: a second call (a signal handler and a finally, say) waits for the same close.
+      closing ??= closeInstallation(bridge, leases, owned ? records : undefined, closeTimeoutMs);
+      return closing;
     },
   };
 }
+
+async function closeInstallation(
+  bridge: Bridge,
+  leases: LeaseKeeper | undefined,
+  owned: RecordStore | undefined,
+  timeoutMs: number,
+): Promise<void> {
+  // Calls already running settle first: no change is acknowledged after a lease is given back.
+  const running = await bridge.close(timeoutMs);
+  // Giving the leases back goes to the same store: bounded too (a lease not given back expires).
+  const released = await settlesWithin(leases?.close(), timeoutMs);
+  if (!released) {
+    throw new BackendUnavailableError(
+      `the leases were not given back within ${timeoutMs} ms; they expire after leaseMs, and the store was left open`,
+      { backend: bridge.records.name, operation: "close", outcome: "unknown" },
+    );
+  }
+  if (running > 0) {
+    // A store that does not answer: closing it would wait for the same calls.
+    throw new BackendUnavailableError(
+      `${running} calls were still running after ${timeoutMs} ms; their outcome is unknown, the leases were given back and the store was left open`,
+      { backend: bridge.records.name, operation: "close", outcome: "unknown" },
+    );
+  }
+  await owned?.close();
+}
+
+// Whether `promise` settled within `ms` (a rejection is thrown).
+async function settlesWithin(promise: Promise<void> | undefined, ms: number): Promise<boolean> {
+  if (promise === undefined) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function closeTimeoutOf(value: unknown): number {
+  if (value === undefined) return DEFAULT_CLOSE_TIMEOUT_MS;
+  if (Number.isSafeInteger(value) && (value as number) >= 0) return value as number;
+  throw new InvalidOptionError(`closeTimeoutMs must be a whole number >= 0, got ${String(value)}`, {
+    backend: "backtest-kit",
+    operation: "create",
+  });
+}
+
+const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
 /**
  * The classes of every domain over one store, for registering by hand:

@@ -7,6 +7,7 @@ import {
   type LeaseOwner,
   leaseIsCurrent,
   newLeaseOwner,
+  OwnershipLostError,
   PersistError,
   type PersistErrorContext,
   type RecordKey,
@@ -23,6 +24,7 @@ const DEFAULT_LEASE_MS = 30_000;
 interface Held {
   readonly key: RecordKey;
   readonly lease: Lease;
+  readonly owner: LeaseOwner;
   readonly since: string;
 }
 
@@ -35,7 +37,6 @@ interface Held {
 export class LeaseKeeper {
   readonly leaseMs: number;
   readonly #records: RecordStore;
-  readonly #owner: LeaseOwner = newLeaseOwner();
   readonly #held = new Map<string, Held>();
   readonly #renewals = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
@@ -59,17 +60,21 @@ export class LeaseKeeper {
     this.leaseMs = leaseMs;
   }
 
-  /** Takes the lease of `key`, or {@link OwnershipError} when another live owner holds it. */
-  async take(key: RecordKey, context: PersistErrorContext): Promise<Lease> {
+  /**
+   * Takes the lease of `key` for `owner` (one per context claim, so a claim disposed mid-take can
+   * never take over the lease of the claim that replaced it), or {@link OwnershipError} when
+   * another live owner holds it.
+   */
+  async take(key: RecordKey, owner: LeaseOwner, context: PersistErrorContext): Promise<Lease> {
     this.#assertOpen(context);
     const leaseKey = this.#leaseKey(key);
-    const lease = await takeLease(this.#records, leaseKey, this.#owner, this.leaseMs, context);
+    const lease = await takeLease(this.#records, leaseKey, owner, this.leaseMs, context);
     if (this.#closed) {
       // Closed while the lease was on its way: given back, never renewed.
       await this.giveBack(key, lease);
       this.#assertOpen(context);
     }
-    this.#held.set(JSON.stringify(leaseKey.parts), { key: leaseKey, lease, since: new Date().toISOString() });
+    this.#held.set(JSON.stringify(leaseKey.parts), { key: leaseKey, lease, owner, since: new Date().toISOString() });
     this.#startRenewing();
     return lease;
   }
@@ -80,15 +85,17 @@ export class LeaseKeeper {
   }
 
   /** Whether the lease record is still this owner's (read from the store). */
-  current(key: RecordKey, lease: Lease, context: PersistErrorContext): Promise<boolean> {
-    return leaseIsCurrent(this.#records, this.#leaseKey(key), lease, this.#owner, context);
+  current(key: RecordKey, lease: Lease, owner: LeaseOwner, context: PersistErrorContext): Promise<boolean> {
+    return leaseIsCurrent(this.#records, this.#leaseKey(key), lease, owner, context);
   }
 
   /** Gives a lease back at once (a takeover that failed half way); a failure is reported, the lease then expires. */
   async giveBack(key: RecordKey, lease: Lease): Promise<void> {
     lease.lost = true;
     const leaseKey = this.#leaseKey(key);
-    this.#held.delete(JSON.stringify(leaseKey.parts));
+    const id = JSON.stringify(leaseKey.parts);
+    // Only this lease: another instance of the context may hold a newer one under the same key.
+    if (this.#held.get(id)?.lease === lease) this.#held.delete(id);
     await releaseLease(this.#records, leaseKey, lease).catch((error: unknown) => {
       if (error instanceof PersistError) reportError(error);
     });
@@ -135,14 +142,14 @@ export class LeaseKeeper {
   }
 
   #renewDue(): void {
-    for (const { key, lease, since } of this.#held.values()) {
+    for (const { key, lease, owner, since } of this.#held.values()) {
       if (lease.lost || lease.renewing || !lease.due(this.leaseMs)) continue;
       if (!this.valid(lease)) {
         lease.lost = true;
         continue;
       }
       lease.renewing = true;
-      const renewal = renewLease(this.#records, key, lease, this.#owner, this.leaseMs, since)
+      const renewal = renewLease(this.#records, key, lease, owner, this.leaseMs, since)
         .then(
           (change) => {
             // Only an answer in time counts: a late one may come after another owner took over.
@@ -182,6 +189,8 @@ export class ContextLease {
   readonly #key: RecordKey;
   #lease: Lease | undefined;
   #taking: Promise<Lease> | undefined;
+  #released = false;
+  readonly #owner: LeaseOwner = newLeaseOwner();
 
   constructor(keeper: LeaseKeeper, key: RecordKey) {
     this.#keeper = keeper;
@@ -194,8 +203,15 @@ export class ContextLease {
 
   /** The lease, taken on first use; `undefined` once lost (the caller refuses then). */
   async get(context: PersistErrorContext): Promise<Lease> {
+    if (this.#released) {
+      // Disposed before (or while) its first call got here: no lease is taken for it any more.
+      throw new OwnershipLostError("the framework disposed of this instance; nothing was done", {
+        ...context,
+        outcome: "not-applied",
+      });
+    }
     if (this.#lease !== undefined) return this.#lease;
-    this.#taking ??= this.#keeper.take(this.#key, context).finally(() => {
+    this.#taking ??= this.#keeper.take(this.#key, this.#owner, context).finally(() => {
       this.#taking = undefined;
     });
     const lease = await this.#taking;
@@ -205,11 +221,12 @@ export class ContextLease {
 
   /** Whether the lease record is still this owner's (read from the store). */
   current(lease: Lease, context: PersistErrorContext): Promise<boolean> {
-    return this.#keeper.current(this.#key, lease, context);
+    return this.#keeper.current(this.#key, lease, this.#owner, context);
   }
 
   /** Gives the lease back (the framework disposed of every instance of the context), also one still being taken. */
   async release(): Promise<void> {
+    this.#released = true;
     const taking = this.#taking;
     const lease = this.#lease ?? (await taking?.catch(() => undefined));
     this.#lease = undefined;

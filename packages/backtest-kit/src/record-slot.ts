@@ -37,11 +37,25 @@ export class Bridge {
 
   /**
    * Refuses every later call (`BackendClosedError`) and resolves once the calls already running
-   * have settled, so that no change is acknowledged after the leases are given back.
+   * have settled (so that no change is acknowledged after the leases are given back), or after
+   * `timeoutMs` with the number still running.
    */
-  async close(): Promise<void> {
+  async close(timeoutMs: number): Promise<number> {
     this.#closed = true;
-    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+    const deadline = performance.now() + timeoutMs;
+    while (this.#running.size > 0) {
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.#running]),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, left);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    return this.#running.size;
   }
 
   context(operation: PersistOperation, key: RecordKey): PersistErrorContext {
@@ -142,8 +156,8 @@ export class RecordSlot {
   readonly #fenced: boolean;
   readonly #claim: ContextLease | undefined;
   #belief: Belief | undefined;
-  // A change sent whose outcome is unknown: it may be stored, or land later (below its fence).
-  #uncertain: Belief | undefined;
+  // Changes sent whose outcome is unknown: each may be stored, or land later (below its fence).
+  #uncertain: Belief[] = [];
   #lost: PersistError | undefined;
   #lease: Lease | undefined;
   #tail: Promise<unknown> = Promise.resolve();
@@ -218,19 +232,20 @@ export class RecordSlot {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const belief: Belief = this.#belief;
       // While a change of unknown outcome may still land, fence at or above it.
-      const fence = Math.max(belief.revision + 1, this.#uncertain?.revision ?? 0);
+      const fence = Math.max(belief.revision + 1, ...this.#uncertain.map(({ revision }) => revision));
       if (lease !== undefined) this.#assertLease(lease, context, "not-applied");
       let result: { applied: boolean; revision: number };
       try {
         result = await change(fence);
       } catch (error) {
         // It may be stored, or land later below this fence: the next change finds out.
-        if ((error as PersistError | undefined)?.outcome !== "not-applied") this.#uncertain = { revision: fence, json };
+        if ((error as PersistError | undefined)?.outcome !== "not-applied")
+          this.#uncertain.push({ revision: fence, json });
         throw error;
       }
       if (result.applied) {
         this.#belief = { revision: result.revision, json };
-        this.#uncertain = undefined;
+        this.#uncertain = [];
         if (lease !== undefined) this.#assertLease(lease, context, "unknown");
         return;
       }
@@ -245,14 +260,19 @@ export class RecordSlot {
       }
       const now = beliefOf(await this.#bridge.records.read(this.#key));
       const uncertain = this.#uncertain;
-      if (uncertain !== undefined && now.revision === uncertain.revision && now.json === uncertain.json) {
-        // The change whose answer was lost is what is stored.
+      // What can no longer land (its fence is not above the stored revision) is settled.
+      this.#uncertain = uncertain.filter(({ revision }) => revision > now.revision);
+      if (uncertain.some((sent) => sent.revision === now.revision && sent.json === now.json)) {
+        // A change whose answer was lost is what is stored.
         this.#belief = now;
-        this.#uncertain = undefined;
-      } else if (now.json === undefined && belief.json === undefined) {
-        // Absent as it was: only its group's floor rose (another record of the group was deleted).
+      } else if (
+        now.json === undefined &&
+        (belief.json === undefined ||
+          uncertain.some((sent) => sent.json === undefined && sent.revision <= now.revision))
+      ) {
+        // Absent as it was (or as a delete of unknown outcome left it): only its group's floor
+        // rose, because another record of the group was deleted.
         this.#belief = now;
-        if (uncertain !== undefined && now.revision >= uncertain.revision) this.#uncertain = undefined;
       } else {
         throw this.#refuse(
           new OwnershipLostError(
@@ -287,7 +307,7 @@ export class RecordSlot {
         : await this.#bridge.records.delete(this.#key, { condition: { below: fence } });
       if (!change.applied) continue;
       this.#belief = { revision: change.revision, json: stored.found ? stored.json : undefined };
-      this.#uncertain = undefined;
+      this.#uncertain = [];
       this.#assertLease(lease, context, "unknown");
       // Only now is the record this instance's: the previous owner's changes can no longer land.
       this.#lease = lease;

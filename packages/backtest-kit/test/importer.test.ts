@@ -1,7 +1,7 @@
 // The importer: a store written in backtest-kit 19.5's file layout (built here from its
 // PersistBase: `<baseDir>/<entityName>/<entityId>.json`, JSON.stringify, so Infinity is null)
 // moves to redis and postgres, and from redis into persist-kit's file layout, without a difference.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { RecordStore } from "@persist-kit/core";
@@ -265,5 +265,35 @@ describe("importing a backtest-kit file store", () => {
     expect(await copyRecords(redis.records, file.records)).toBe(20);
     results.push(await readEverything(file.records));
     for (const result of results) expect(result).toStrictEqual(EXPECTED);
+  });
+
+  it("reports what it does not read: links not followed, files that are not .json, unknown folders, refused values", async () => {
+    const odd = mkdtempSync(join(tmpdir(), "persist-kit-dump-odd-"));
+    const elsewhere = mkdtempSync(join(tmpdir(), "persist-kit-dump-elsewhere-"));
+    try {
+      frameworkWrite(elsewhere, "data/signal", "BTC/USDT_s_e", "BTC/USDT", signal("x", "BTC/USDT", "s", "e", 1));
+      mkdirSync(join(odd, "data"), { recursive: true });
+      symlinkSync(join(elsewhere, "data", "signal"), join(odd, "data", "signal"));
+      frameworkWrite(odd, "data/risk", "r_e", "positions", []);
+      writeFileSync(join(odd, "data", "risk", "r_e", "positions.JSON"), "[]");
+      mkdirSync(join(odd, "data", "signalz"));
+      frameworkWrite(odd, "data/measure", "bucket", "deep", JSON.parse(`${"[".repeat(80)}1${"]".repeat(80)}`));
+      const store = await (BACKENDS[0] as (typeof BACKENDS)[number]).open();
+      opened.push(store);
+      const report = await importBacktestKitStore(odd, store.records);
+      expect(report.imported.map(({ file }) => file)).toEqual(["data/risk/r_e/positions.json"]);
+      expect(report.skipped).toEqual([
+        { file: "data/signalz", reason: expect.stringMatching(/not a persistence folder/) },
+        { file: "data/signal", reason: expect.stringMatching(/symbolic link: not followed/) },
+        { file: "data/risk/r_e/positions.JSON", reason: "not a .json file" },
+        { file: "data/measure/bucket/deep.json", reason: expect.stringMatching(/^not written: .*deeper than 64/) },
+      ]);
+      await expect(importBacktestKitStore(join(odd, "missing"), store.records)).rejects.toMatchObject({
+        name: "InvalidOptionError",
+      });
+    } finally {
+      rmSync(odd, { recursive: true, force: true });
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
 });

@@ -154,6 +154,85 @@ describe.each(BACKENDS)("on $name", (backend) => {
     expect(await own.readSignalData()).toStrictEqual({ id: "c2" });
   });
 
+  it("a close of unknown outcome that landed, then a floor raised by another symbol: the position reopens", async () => {
+    const held = new HoldingRecordStore(store.records);
+    const { classes } = await install(held);
+    const btc = new classes.Signal("BTC/USDT", "unknown_close", "binance");
+    const eth = new classes.Signal("ETH/USDT", "unknown_close", "binance");
+    await btc.writeSignalData({ id: "b1" });
+    for (const id of ["e1", "e2", "e3"]) await eth.writeSignalData({ id });
+    held.holdNext(domainNamespace("Signal"), { failAfterMs: 30 });
+    await expect(btc.writeSignalData(null)).rejects.toThrow(/timed out/);
+    held.resume(); // the close lands after its caller was told it timed out
+    await sleep(30);
+    await eth.writeSignalData(null);
+    await btc.writeSignalData({ id: "b2" });
+    expect(await btc.readSignalData()).toStrictEqual({ id: "b2" });
+  });
+
+  it("two changes of unknown outcome in a row, the first landing late: the next change goes on", async () => {
+    const held = new HoldingRecordStore(store.records);
+    const { classes } = await install(held);
+    const signal = new classes.Signal("BTC/USDT", "two_unknown", "binance");
+    expect(await signal.readSignalData()).toBeNull();
+    held.holdNext(domainNamespace("Signal"), { failAfterMs: 30 });
+    await expect(signal.writeSignalData({ id: "v1" })).rejects.toThrow(/timed out/);
+    held.holdNext(domainNamespace("Signal"), { failAfterMs: 30 });
+    await expect(signal.writeSignalData({ id: "v2" })).rejects.toThrow(/timed out/);
+    held.resume();
+    await sleep(30);
+    await signal.writeSignalData({ id: "v3" });
+    expect(await signal.readSignalData()).toStrictEqual({ id: "v3" });
+  });
+
+  it("exclusive: dispose() in the same tick as the first call takes no lease; a disposed take never steals a live one", async () => {
+    const first = await install(store.records, { exclusive: { leaseMs: 600 } });
+    const disposed = new first.classes.Signal("BTC/USDT", "dispose_tick", "binance");
+    const call = disposed.readSignalData().catch((error: unknown) => error);
+    disposed.dispose();
+    expect(await call).toBeInstanceOf(OwnershipLostError);
+    const second = await install(store.records, { exclusive: { leaseMs: 600 } });
+    expect(await new second.classes.Signal("BTC/USDT", "dispose_tick", "binance").readSignalData()).toBeNull();
+    // A take on its way while its instance is disposed, and a new instance of the context meanwhile.
+    const held = new HoldingRecordStore(store.records);
+    const third = await install(held, { exclusive: { leaseMs: 600 } });
+    const old = new third.classes.Signal("ETH/USDT", "dispose_tick", "binance");
+    held.holdNext("lease");
+    const oldCall = old.readSignalData().catch((error: unknown) => error);
+    await sleep(20);
+    old.dispose();
+    const fresh = new third.classes.Signal("ETH/USDT", "dispose_tick", "binance");
+    const freshRead = fresh.readSignalData();
+    await sleep(20);
+    held.resume();
+    await oldCall;
+    expect(await freshRead).toBeNull();
+    await sleep(1_000); // past the lease: the fresh instance's lease must have been renewed
+    await fresh.writeSignalData({ id: "fresh" });
+    expect(await fresh.readSignalData()).toStrictEqual({ id: "fresh" });
+  });
+
+  it("close() of a store that stops answering settles within closeTimeoutMs, and a second close() waits for the first", async () => {
+    const held = new HoldingRecordStore(store.records);
+    const installation = await install(held, { exclusive: { leaseMs: 2_000 }, closeTimeoutMs: 200 });
+    const signal = new installation.classes.Signal("BTC/USDT", "close_hang", "binance");
+    await signal.writeSignalData({ id: "kept" });
+    held.hold();
+    const write = signal.writeSignalData({ id: "in flight" }).catch((error: unknown) => error);
+    await sleep(10);
+    const started = performance.now();
+    const [first, second] = await Promise.all([
+      installation.close().catch((error: unknown) => error),
+      installation.close().catch((error: unknown) => error),
+    ]);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(first).toMatchObject({ name: "BackendUnavailableError", outcome: "unknown" });
+    expect(second).toBe(first);
+    held.resume();
+    // Answered after close gave up: told as not owned, never as done.
+    expect(await write).toBeInstanceOf(OwnershipLostError);
+  });
+
   it("a list with one item whose id cannot be a key writes none of them", async () => {
     const { classes } = await install();
     const storage = new classes.Storage(true);
@@ -182,6 +261,22 @@ describe.each(BACKENDS)("on $name", (backend) => {
       "B",
       "b",
     ]);
+  });
+});
+
+describe("values the caller's own code breaks while they are read", () => {
+  it("a getter that throws is an InvalidSignalError, nothing written", async () => {
+    const persist = await BACKENDS[0]?.open();
+    const { classes } = await installPersistKit({}, persist?.records as RecordStore);
+    const signal = new classes.Signal("BTC/USDT", "getter", "binance");
+    const row = {
+      id: "g",
+      get priceOpen(): number {
+        throw new Error("boom");
+      },
+    };
+    await expect(signal.writeSignalData(row)).rejects.toBeInstanceOf(InvalidSignalError);
+    expect(await signal.readSignalData()).toBeNull();
   });
 });
 
