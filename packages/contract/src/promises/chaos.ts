@@ -143,7 +143,11 @@ export function chaos<B extends PersistBase>(suite: SuiteContext<B>): void {
               const roll = random();
               const index = Math.floor(random() * slots.length);
               const slot = slots[index] as Slot;
-              if (roll < 0.01) {
+              // A short run may draw no fault at all: one kill a third of the way in and one pause
+              // two thirds in, unless the draws already made them.
+              const forceKill = kills === 0 && issued >= operations / 3;
+              const forcePause = pauses === 0 && issued >= (2 * operations) / 3;
+              if (roll < 0.01 || forceKill) {
                 kills++;
                 slot.worker.signal("SIGKILL");
                 await slot.worker.exited.catch(() => {});
@@ -152,7 +156,7 @@ export function chaos<B extends PersistBase>(suite: SuiteContext<B>): void {
                   slot.inFlight.result = "unknown";
                 }
                 slots[index] = await launch();
-              } else if (roll < 0.025 && !slot.paused) {
+              } else if ((roll < 0.025 || forcePause) && !slot.paused) {
                 pauses++;
                 slot.paused = true;
                 slot.worker.signal("SIGSTOP");
