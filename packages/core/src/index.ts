@@ -11,7 +11,7 @@ export { KeyedQueue } from "./backend-kit/keyed-queue.js";
 export { Lifecycle } from "./backend-kit/lifecycle.js";
 export { assertExclusiveOptions, type WholeNumberBounds, wholeNumberOption } from "./backend-kit/options.js";
 export { RetryingOnce } from "./backend-kit/retrying-once.js";
-export { connectionUrlSecrets } from "./backend-kit/url-secrets.js";
+export { connectionSecrets, connectionUrlSecrets } from "./backend-kit/url-secrets.js";
 export { getConfig, type PersistConfig, type PersistSource, setConfig } from "./config.js";
 export { type BackendModule, type CreatePersistOptions, createPersist } from "./create-persist.js";
 export { type ErrorListener, listenError, reportError } from "./error-bus.js";

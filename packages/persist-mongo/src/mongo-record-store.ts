@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import {
   BaseRecordStore,
   CorruptDataError,
-  connectionUrlSecrets,
+  connectionSecrets,
   decideCondition,
   errorMessage,
   InvalidOptionError,
@@ -125,7 +125,15 @@ export class MongoRecordStore extends BaseRecordStore {
     super();
     assertConnection(connection);
     this.#ownsClient = typeof connection === "string";
-    this.#secrets = passwordsOf(connection, options);
+    // A URL the driver could read two ways is refused here, before the driver parses it: it would
+    // take part of the password for a host name and show it in a connection error.
+    this.#secrets = connectionSecrets(BACKEND, {
+      urls: [connection],
+      passwords: [
+        options.clientOptions?.auth?.password,
+        typeof connection === "string" ? undefined : connection.options?.credentials?.password,
+      ],
+    });
     this.#client = typeof connection === "string" ? createClient(connection, options, this.#secrets) : connection;
     const urlDatabase = typeof connection === "string" ? databaseNameFromUrl(connection) : undefined;
     this.databaseName = options.databaseName ?? urlDatabase ?? DEFAULT_DATABASE;
@@ -672,17 +680,6 @@ function assertConnection(connection: unknown): asserts connection is string | M
       operation: "create",
     },
   );
-}
-
-// A URL the driver could read two ways is refused here, before the driver parses it: it would take
-// part of the password for a host name and show it in a connection error.
-function passwordsOf(connection: string | MongoClient, options: MongoRecordStoreOptions): string[] {
-  const context: PersistErrorContext = { backend: BACKEND, operation: "create" };
-  const passwords = typeof connection === "string" ? connectionUrlSecrets(connection, context) : [];
-  const given = [options.clientOptions?.auth?.password];
-  if (typeof connection !== "string") given.push(connection.options?.credentials?.password);
-  for (const password of given) if (typeof password === "string" && password !== "") passwords.push(password);
-  return [...new Set(passwords)];
 }
 
 function createClient(url: string, options: MongoRecordStoreOptions, secrets: readonly string[]): MongoClient {

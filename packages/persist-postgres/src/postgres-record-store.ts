@@ -2,7 +2,7 @@ import {
   assertExclusiveOptions,
   BaseRecordStore,
   CorruptDataError,
-  connectionUrlSecrets,
+  connectionSecrets,
   InvalidOptionError,
   type ListRequest,
   PersistError,
@@ -171,7 +171,12 @@ export class PostgresRecordStore extends BaseRecordStore {
     );
     assertExclusive(options);
     assertNoFieldsTheUrlOverrides(options);
-    this.#secrets = passwordsOf(options);
+    // A URL a driver could read two ways is refused here, before pg parses it: pg would take
+    // part of the password for a host name and show it in a connection error.
+    this.#secrets = connectionSecrets(BACKEND, {
+      urls: [options.connectionString, options.poolConfig?.connectionString, options.pool?.options.connectionString],
+      passwords: [options.poolConfig?.password, options.pool?.options.password],
+    });
     this.#requireDurable = booleanOption("requireDurable", options.requireDurable);
     this.#ownsPool = options.pool === undefined;
     this.#poolConfig = this.#ownsPool ? this.#ownPoolConfig(options) : undefined;
@@ -561,19 +566,6 @@ export class PostgresRecordStore extends BaseRecordStore {
 // client between two statements); unhandled, it would end the process. pg drops that connection,
 // the statement that needed it fails, and the next operation opens a new one.
 function ignoreIdleClientError(): void {}
-
-// A URL a driver could read two ways is refused here, before pg parses it: pg would take part of
-// the password for a host name and show it in a connection error.
-function passwordsOf(options: PostgresRecordStoreOptions): string[] {
-  const context: PersistErrorContext = { backend: BACKEND, operation: "create" };
-  const given = options.pool?.options;
-  const urls = [options.connectionString, options.poolConfig?.connectionString, given?.connectionString];
-  const passwords = [options.poolConfig?.password, given?.password].filter(
-    (password): password is string => typeof password === "string" && password !== "",
-  );
-  for (const url of urls) if (typeof url === "string") passwords.push(...connectionUrlSecrets(url, context));
-  return [...new Set(passwords)];
-}
 
 // pg reads a connection string over the pool's own settings: a password, user, host, port or
 // database beside one would be dropped without a word (an empty password from the URL wins).

@@ -1,4 +1,4 @@
-import { errorMessage, type PersistErrorContext } from "@persist-kit/core";
+import { connectionSecrets, errorMessage, type PersistErrorContext } from "@persist-kit/core";
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from "ioredis";
 import { issueBefore } from "./command-deadline.js";
 import { credentialRefusal, isCommandTimeout, redactCommandArguments, UnansweredError } from "./errors.js";
@@ -291,16 +291,15 @@ function serverOptions(settings: ConnectionSettings, context: PersistErrorContex
 
 function passwordsOf(settings: ConnectionSettings, serverOptions: RedisOptions | undefined): string[] {
   const given = settings.client?.options as (RedisOptions & { redisOptions?: RedisOptions }) | undefined;
-  const passwords = [
-    serverOptions?.password,
-    settings.redisOptions.password,
-    settings.clusterOptions.redisOptions?.password,
-    given?.password,
-    given?.redisOptions?.password,
-  ];
-  return [
-    ...new Set(passwords.filter((password): password is string => typeof password === "string" && password !== "")),
-  ];
+  return connectionSecrets("redis", {
+    passwords: [
+      serverOptions?.password,
+      settings.redisOptions.password,
+      settings.clusterOptions.redisOptions?.password,
+      given?.password,
+      given?.redisOptions?.password,
+    ],
+  });
 }
 
 // Ready to send: on a cluster this backend made, the connection to every master too.

@@ -49,6 +49,27 @@ export function connectionUrlSecrets(url: string, context: PersistErrorContext):
   return [...secrets];
 }
 
+/**
+ * The secrets of a backend's connection, for the `secrets` of its errors: those of every URL
+ * given (each checked by {@link connectionUrlSecrets}, which refuses a URL a driver could misread)
+ * and every password given as an option; each non-empty string once. Entries that are not
+ * strings (an option left out) are skipped.
+ * @example connectionSecrets("postgres", { urls: [options.connectionString], passwords: [options.poolConfig?.password] })
+ */
+export function connectionSecrets(
+  backend: string,
+  given: { readonly urls?: readonly unknown[]; readonly passwords?: readonly unknown[] },
+): string[] {
+  const context: PersistErrorContext = { backend, operation: "create" };
+  const secrets = new Set<string>();
+  for (const url of given.urls ?? []) {
+    if (typeof url === "string") for (const secret of connectionUrlSecrets(url, context)) secrets.add(secret);
+  }
+  for (const password of given.passwords ?? [])
+    if (typeof password === "string" && password !== "") secrets.add(password);
+  return [...secrets];
+}
+
 function addSecret(secrets: Set<string>, written: string): void {
   if (written === "") return;
   secrets.add(written);
