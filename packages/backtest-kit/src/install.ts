@@ -4,10 +4,11 @@ import {
   createPersist,
   InvalidOptionError,
   type RecordStore,
+  wholeNumberOption,
 } from "@persist-kit/core";
 import { DOMAINS, type Domain, type DomainClasses, domainClasses } from "./domains.js";
 import { LeaseKeeper } from "./ownership.js";
-import { Bridge } from "./record-slot.js";
+import { Bridge, settlesWithin } from "./record-slot.js";
 
 /** Where the framework's data goes: a URL for `createPersist`, a persist-kit backend, or a record store. */
 export type PersistKitSource = string | { readonly records: RecordStore } | RecordStore;
@@ -77,7 +78,10 @@ export async function installPersistKit(
   const leases = exclusive === undefined || exclusive === false ? undefined : new LeaseKeeper(records, exclusive);
   const bridge = new Bridge(records, leases);
   const classes = domainClasses(bridge);
-  const closeTimeoutMs = closeTimeoutOf(options.closeTimeoutMs);
+  const closeTimeoutMs = wholeNumberOption("backtest-kit", "closeTimeoutMs", options.closeTimeoutMs, {
+    default: 10_000,
+    min: 0,
+  });
   let closing: Promise<void> | undefined;
   const domains: Domain[] = [];
   for (const domain of DOMAINS) {
@@ -125,31 +129,6 @@ async function closeInstallation(
   }
   await owned?.close();
 }
-
-// Whether `promise` settled within `ms` (a rejection is thrown).
-async function settlesWithin(promise: Promise<void> | undefined, ms: number): Promise<boolean> {
-  if (promise === undefined) return true;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true as const), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function closeTimeoutOf(value: unknown): number {
-  if (value === undefined) return DEFAULT_CLOSE_TIMEOUT_MS;
-  if (Number.isSafeInteger(value) && (value as number) >= 0) return value as number;
-  throw new InvalidOptionError(`closeTimeoutMs must be a whole number >= 0, got ${String(value)}`, {
-    backend: "backtest-kit",
-    operation: "create",
-  });
-}
-
-const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
 /**
  * The classes of every domain over one store, for registering by hand:

@@ -16,6 +16,7 @@ import {
   renewLease,
   reportError,
   takeLease,
+  wholeNumberOption,
 } from "@persist-kit/core";
 
 const DEFAULT_LEASE_MS = 30_000;
@@ -44,13 +45,15 @@ export class LeaseKeeper {
 
   constructor(records: RecordStore, exclusive: true | { leaseMs?: number }) {
     this.#records = records;
-    const leaseMs = exclusive === true ? DEFAULT_LEASE_MS : (exclusive.leaseMs ?? DEFAULT_LEASE_MS);
-    if (!Number.isSafeInteger(leaseMs) || leaseMs < 100) {
-      throw new InvalidOptionError(`exclusive.leaseMs must be a whole number >= 100, got ${String(leaseMs)}`, {
-        backend: "backtest-kit",
-        operation: "create",
-      });
-    }
+    const leaseMs = wholeNumberOption(
+      "backtest-kit",
+      "exclusive.leaseMs",
+      exclusive === true ? undefined : exclusive.leaseMs,
+      {
+        default: DEFAULT_LEASE_MS,
+        min: 100,
+      },
+    );
     if (!records.capabilities.ttl) {
       throw new InvalidOptionError("exclusive needs a store with TTL (leases expire when their owner dies)", {
         backend: records.name,

@@ -43,17 +43,11 @@ export class Bridge {
   async close(timeoutMs: number): Promise<number> {
     this.#closed = true;
     const deadline = performance.now() + timeoutMs;
+    // A call's list may still add pages while it winds down: wait for what is running each time.
     while (this.#running.size > 0) {
       const left = deadline - performance.now();
-      if (left <= 0) break;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled([...this.#running]),
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, left);
-        }),
-      ]);
-      clearTimeout(timer);
+      const settled = Promise.allSettled([...this.#running]).then(() => {});
+      if (left <= 0 || !(await settlesWithin(settled, left))) break;
     }
     return this.#running.size;
   }
@@ -121,6 +115,20 @@ export class Bridge {
       for (const record of page.records) yield record.parts;
       cursor = page.cursor;
     } while (cursor !== undefined);
+  }
+}
+
+// Whether `promise` settled within `ms` (a rejection is thrown).
+export async function settlesWithin(promise: Promise<void> | undefined, ms: number): Promise<boolean> {
+  if (promise === undefined) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
