@@ -157,7 +157,7 @@ function isRemoved(value: unknown): boolean {
 }
 
 // The items of a list the framework writes, with their ids, all checked before any is written.
-function itemsWithIds(items: unknown, domain: Domain): { id: string; item: unknown }[] {
+function itemsWithIds(items: unknown, domain: Domain): { id: string; item: unknown; json: string }[] {
   const context = { backend: "backtest-kit", operation: "write" } as const;
   if (!Array.isArray(items))
     throw new InvalidSignalError(`${domain} data must be an array, got ${typeof items}`, context);
@@ -165,8 +165,8 @@ function itemsWithIds(items: unknown, domain: Domain): { id: string; item: unkno
     const id = (item as { id?: unknown } | null)?.id;
     const problem = typeof id === "string" ? keyProblem(id) : "must be a string";
     if (problem === undefined) {
-      encodeValue(item, context); // refuses what cannot be stored, before any item is written
-      return { id: id as string, item };
+      // Refuses what cannot be stored before any item is written; the text is what is written.
+      return { id: id as string, item, json: encodeValue(item, context) };
     }
     throw new InvalidKeyError(`every ${domain} item's id ${problem}; nothing was written`, context);
   });
@@ -476,7 +476,7 @@ export function domainClasses(bridge: Bridge): DomainClasses {
       return signals;
     }
     async writeStorageData(signals: readonly unknown[]): Promise<void> {
-      for (const { id, item } of itemsWithIds(signals, "Storage")) await this.slot(id).write(item);
+      for (const { id, item, json } of itemsWithIds(signals, "Storage")) await this.slot(id).write(item, json);
     }
   }
 
@@ -490,7 +490,8 @@ export function domainClasses(bridge: Bridge): DomainClasses {
       return notifications;
     }
     async writeNotificationData(notifications: readonly unknown[]): Promise<void> {
-      for (const { id, item } of itemsWithIds(notifications, "Notification")) await this.slot(id).write(item);
+      for (const { id, item, json } of itemsWithIds(notifications, "Notification"))
+        await this.slot(id).write(item, json);
     }
   }
 
@@ -505,7 +506,7 @@ export function domainClasses(bridge: Bridge): DomainClasses {
     }
     /** Stores the entries not stored yet (an entry's id is written once). */
     async writeLogData(entries: readonly unknown[]): Promise<void> {
-      for (const { id, item } of itemsWithIds(entries, "Log")) await this.slot(id).writeIfAbsent(item);
+      for (const { id, item, json } of itemsWithIds(entries, "Log")) await this.slot(id).writeIfAbsent(item, json);
     }
   }
 

@@ -188,9 +188,10 @@ export class RecordSlot {
     });
   }
 
-  write(value: unknown): Promise<void> {
+  /** Writes `value`; `encoded`, when given, is its text from {@link encodeValue}, already checked. */
+  write(value: unknown, encoded?: string): Promise<void> {
     return this.#inOrder("write", async (context) => {
-      const json = encodeValue(value, context);
+      const json = encoded ?? encodeValue(value, context);
       if (!this.#fenced) {
         await this.#bridge.records.write(this.#key, json);
         return;
@@ -202,9 +203,9 @@ export class RecordSlot {
   }
 
   /** Writes `value` unless the record is there; true when it was written. */
-  writeIfAbsent(value: unknown): Promise<boolean> {
+  writeIfAbsent(value: unknown, encoded?: string): Promise<boolean> {
     return this.#inOrder("write", async (context) => {
-      const json = encodeValue(value, context);
+      const json = encoded ?? encodeValue(value, context);
       const first = await this.#bridge.records.write(this.#key, json, { condition: { revision: 0 } });
       if (first.applied) return true;
       // Not at revision 0: there, or deleted once. Written only when absent now.
