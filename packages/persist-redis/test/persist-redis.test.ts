@@ -552,6 +552,9 @@ function answer(command: string[], reply: (command: string[]) => string): string
       return bulk("# Server\r\nredis_version:7.0.15\r\nrole:master\r\nloading:0\r\naof_enabled:1\r\n");
     case "CLIENT":
       return "+OK\r\n";
+    // As a server before Redis 6 answers: ioredis 6 then speaks RESP2 (ioredis 5 never sends it).
+    case "HELLO":
+      return "-ERR unknown command 'HELLO'\r\n";
     case "CONFIG": {
       const name = command[2] ?? "";
       return `*2\r\n${bulk(name)}${bulk(name === "appendfsync" ? "always" : "")}`;

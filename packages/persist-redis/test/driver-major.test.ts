@@ -1,0 +1,8 @@
+// This project runs on the ioredis major its config names, not on whichever one is installed first.
+import { expect, it } from "vitest";
+
+it("runs on the ioredis major this test project is configured for", async () => {
+  const { version } = (await import("ioredis/package.json")).default as { version: string };
+  expect(process.env.PERSIST_KIT_DRIVER_MAJOR).toMatch(/^[0-9]+$/);
+  expect(version.split(".")[0]).toBe(process.env.PERSIST_KIT_DRIVER_MAJOR);
+});
