@@ -1,10 +1,12 @@
-import { errorMessage, PersistError } from "./errors.js";
+import { errorMessage, InvalidOptionError, PersistError } from "./errors.js";
 import { PersistMemory } from "./records/memory.js";
 import type { PersistBase, PersistOptions } from "./signals/persist-base.js";
 
 /** What a backend package exports so {@link createPersist} can build it from a URL. */
 export interface BackendModule {
   fromUrl(url: string, options?: PersistOptions): PersistBase | Promise<PersistBase>;
+  /** The package's name (`"@persist-kit/persist-redis"`): {@link CreatePersistOptions.backends} finds a module by it. */
+  readonly packageName?: string;
 }
 
 interface BackendPackage {
@@ -39,6 +41,13 @@ export interface CreatePersistOptions extends PersistOptions {
    * `(name) => import(name)` from your own code when your package manager keeps packages apart.
    */
   importModule?: (name: string) => Promise<unknown>;
+  /**
+   * The backend modules to build from, instead of loading one by name: for a bundled application,
+   * whose bundler cannot follow a load by name (`import * as persistRedis from
+   * "@persist-kit/persist-redis"`, then `backends: [persistRedis]`). A URL whose backend is not
+   * among them is refused; nothing is loaded by name.
+   */
+  backends?: readonly BackendModule[];
 }
 
 /**
@@ -50,7 +59,7 @@ export interface CreatePersistOptions extends PersistOptions {
  * const persist = await createPersist(process.env.PERSIST_URL ?? "file:./data");
  */
 export async function createPersist(url: string, options: CreatePersistOptions = {}): Promise<PersistBase> {
-  const { importModule = loadModule, ...persistOptions } = options;
+  const { importModule, backends, ...persistOptions } = options;
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   if (scheme === "memory") return new PersistMemory(persistOptions);
   const backendPackage = scheme === undefined ? undefined : BACKEND_PACKAGES[scheme];
@@ -63,8 +72,28 @@ export async function createPersist(url: string, options: CreatePersistOptions =
       operation: "create",
     });
   }
-  const backendModule = await loadBackend(backendPackage, importModule);
+  const backendModule =
+    backends === undefined
+      ? await loadBackend(backendPackage, importModule ?? loadModule)
+      : givenBackend(backendPackage, backends, importModule !== undefined);
   return backendModule.fromUrl(url, persistOptions);
+}
+
+function givenBackend(backendPackage: BackendPackage, backends: readonly BackendModule[], alsoImport: boolean) {
+  const context = { backend: "core", operation: "create" } as const;
+  if (alsoImport) throw new InvalidOptionError("pass backends or importModule, not both", context);
+  if (!Array.isArray(backends) || backends.some((module) => typeof module?.fromUrl !== "function")) {
+    throw new InvalidOptionError("backends must be an array of backend modules, each exporting fromUrl()", context);
+  }
+  const found = backends.find((module) => module.packageName === backendPackage.name);
+  if (found === undefined) {
+    const given = backends.map((module) => module.packageName ?? "a module without packageName").join(", ");
+    throw new InvalidOptionError(
+      `the URL needs ${backendPackage.name}, which is not among the backends given (${given || "none"}); add its module: import * as backend from "${backendPackage.name}"`,
+      context,
+    );
+  }
+  return found;
 }
 
 async function loadBackend(

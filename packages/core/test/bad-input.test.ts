@@ -184,6 +184,38 @@ describe("createPersist with a missing package", () => {
   });
 });
 
+describe("createPersist with the backend modules given (a bundled application)", () => {
+  const fileModule = {
+    packageName: "@persist-kit/persist-file",
+    fromUrl: (url: string) => Object.assign(new PersistMemory(), { url }),
+  };
+
+  it("builds from the given module and loads nothing by name", async () => {
+    const persist = (await createPersist("file:./data", { backends: [fileModule] })) as PersistMemory & { url: string };
+    expect(persist.url).toBe("file:./data");
+    await persist.close();
+  });
+
+  it("refuses a URL whose backend is not given, naming the package to add", async () => {
+    await expect(createPersist("redis://127.0.0.1:6379", { backends: [fileModule] })).rejects.toMatchObject({
+      name: "InvalidOptionError",
+      message: expect.stringMatching(
+        /needs @persist-kit\/persist-redis, which is not among the backends given \(@persist-kit\/persist-file\)/,
+      ),
+    });
+  });
+
+  it("refuses backends together with importModule, and modules without fromUrl", async () => {
+    const importModule = async () => fileModule;
+    await expect(createPersist("file:./data", { backends: [fileModule], importModule })).rejects.toMatchObject({
+      name: "InvalidOptionError",
+    });
+    await expect(
+      createPersist("file:./data", { backends: [{ packageName: "@persist-kit/persist-file" } as never] }),
+    ).rejects.toMatchObject({ name: "InvalidOptionError", message: expect.stringMatching(/fromUrl/) });
+  });
+});
+
 describe("a backend whose writes resolve before they are stored", () => {
   class QueuedBackend extends PersistMemory {
     readonly acknowledges = "queued" as const;

@@ -66,7 +66,11 @@ export interface FileRecordStoreOptions {
   fileMode?: number;
   /** Permission bits of the directories it creates, before the umask. Default: `0o700` (owner only). */
   directoryMode?: number;
-  /** Worker threads that run writes and deletes, each as one synchronous sequence. Default: `2`. */
+  /**
+   * Worker threads that run writes and deletes, each as one synchronous sequence. `0` runs them on
+   * the calling thread (for a bundled application, which lacks the threads' module; each write
+   * then blocks the event loop for its system calls, fsyncs included). Default: `2`.
+   */
   writeThreads?: number;
   /**
    * How long a write or delete waits for another process's lock on its key before it fails
@@ -139,7 +143,7 @@ export class FileRecordStore extends BaseRecordStore {
       max: 2 ** 30,
     });
     this.#pool = new IoPool(
-      wholeNumberOption(BACKEND, "writeThreads", options.writeThreads, { default: 2, min: 1, max: 64 }),
+      wholeNumberOption(BACKEND, "writeThreads", options.writeThreads, { default: 2, min: 0, max: 64 }),
     );
   }
 

@@ -10,3 +10,6 @@ export {
 } from "./file-names.js";
 export { FileRecordStore, type FileRecordStoreOptions } from "./file-record-store.js";
 export { fromUrl, PersistFile, type PersistFileOptions } from "./persist-file.js";
+
+/** This package's name: `createPersist(url, { backends: [thisModule] })` finds it by it (a bundled application). */
+export const packageName = "@persist-kit/persist-file";

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { IoMessage, IoReply } from "./io-worker.js";
-import type { IoFailure, IoRequest } from "./record-jobs.js";
+import { describeFailure, type IoFailure, type IoRequest, runIoRequest } from "./record-jobs.js";
 
 // The thread's module is built beside this file: dist/io-worker.js (ESM) for both builds.
 const IO_WORKER_PATH = fileURLToPath(new URL("./io-worker.js", moduleUrl()));
@@ -20,7 +20,7 @@ function moduleUrl(): string {
 
 function workerMissing(detail: string): IoError {
   return new IoError({
-    message: `@persist-kit/persist-file is not packaged correctly: its I/O thread module ${IO_WORKER_PATH} ${detail}; reinstall the package, or keep dist/io-worker.js beside the bundle that loads it`,
+    message: `@persist-kit/persist-file is not packaged correctly: its I/O thread module ${IO_WORKER_PATH} ${detail}; reinstall the package, or, in a bundled application, pass writeThreads: 0 to run writes on the calling thread`,
     code: WORKER_MISSING_CODE,
   });
 }
@@ -52,6 +52,9 @@ interface IoThread {
 /**
  * A few worker threads that run {@link IoRequest}s. Started on first use; a thread holds the
  * process open only while it has work, so a backend that is never closed does not keep it alive.
+ * With size 0 there is no thread: each request runs on the calling thread, as the same one
+ * synchronous sequence, and fails the same way (for bundled applications, which lack the thread's
+ * module).
  */
 export class IoPool {
   readonly #size: number;
@@ -64,6 +67,15 @@ export class IoPool {
 
   /** Runs `request` on the least busy thread. */
   run<T>(request: IoRequest): Promise<T> {
+    if (this.#size === 0) {
+      return new Promise<T>((resolve, reject) => {
+        try {
+          resolve(runIoRequest(request) as T);
+        } catch (error) {
+          reject(new IoError(describeFailure(error)));
+        }
+      });
+    }
     let thread: IoThread;
     try {
       thread = this.#pick();

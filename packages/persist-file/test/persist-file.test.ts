@@ -116,7 +116,8 @@ describe("files and directories", () => {
   it("bad options are refused when the backend is made", () => {
     expect(() => new PersistFile({ ttlMs: 0 })).toThrow(/ttlMs/);
     expect(() => new PersistFile({ fileMode: -1 })).toThrow(/fileMode/);
-    expect(() => new PersistFile({ writeThreads: 0 })).toThrow(/writeThreads/);
+    expect(() => new PersistFile({ writeThreads: -1 })).toThrow(/writeThreads/);
+    expect(() => new PersistFile({ writeThreads: 65 })).toThrow(/writeThreads/);
     expect(() => new PersistFile({ lockTimeoutMs: 0.5 })).toThrow(
       expect.objectContaining({ code: "PERSIST_INVALID_OPTION" }),
     );

@@ -14,3 +14,6 @@ export {
   type RecordDocument,
   recordDocumentId,
 } from "./record-document.js";
+
+/** This package's name: `createPersist(url, { backends: [thisModule] })` finds it by it (a bundled application). */
+export const packageName = "@persist-kit/persist-mongo";

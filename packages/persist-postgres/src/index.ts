@@ -17,3 +17,6 @@ export {
   writeManyValues,
   writeValues,
 } from "./record-table.js";
+
+/** This package's name: `createPersist(url, { backends: [thisModule] })` finds it by it (a bundled application). */
+export const packageName = "@persist-kit/persist-postgres";

@@ -19,3 +19,6 @@ export {
   type RedisRecordStoreOptions,
 } from "./redis-record-store.js";
 export { parseStoredRecord, STORED_RECORD_VERSION, type StoredRecord, storedRecordText } from "./stored-record.js";
+
+/** This package's name: `createPersist(url, { backends: [thisModule] })` finds it by it (a bundled application). */
+export const packageName = "@persist-kit/persist-redis";
