@@ -1,34 +1,17 @@
-// Type-checks every persist-kit class against backtest-kit's own published declarations: the
-// package is fetched from the registry into a temporary folder (nothing of it is committed), its
-// types.d.ts is compiled with the check below, and its own dependencies, which the registry lacks
-// in the versions it names, are stood in for by type modules that declare only what it uses.
+// Type-checks every persist-kit class against backtest-kit's own published declarations, fetched
+// into a temporary folder by framework-stand-in.mjs (nothing of it is committed).
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { installFrameworkStandIn } from "./framework-stand-in.mjs";
 
 const VERSION = process.env.BACKTEST_KIT_VERSION ?? "19.5.0";
 const packageDir = dirname(dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(import.meta.url);
 const work = mkdtempSync(join(tmpdir(), "persist-kit-backtest-kit-types-"));
-
-const STUBS = {
-  "functools-kit": `export declare const TIMEOUT_SYMBOL: unique symbol;
-export declare class Subject<T = any> {
-  next(value: T): Promise<void>;
-  subscribe(callback: (value: T) => void): () => void;
-  [member: string]: any;
-}
-export declare class BehaviorSubject<T = any> extends Subject<T> {}
-export type IClearableMemoize<A = any, B = any, C = any> = any;
-export type IControlMemoize<A = any, B = any, C = any> = any;
-export type ISingleshotClearable<A = any> = any;
-export type IWrappedQueuedFn<A = any, B = any> = any;
-`,
-  "di-scoped": "export type IScopedClassRun<A = any, B = any> = any;\n",
-};
 
 const CHECK = `import type * as Framework from "backtest-kit";
 import { type DomainClasses, installPersistKit } from ${JSON.stringify(join(packageDir, "src", "index.js"))};
@@ -80,19 +63,7 @@ export const installed = installPersistKit(framework, "memory:");
 `;
 
 try {
-  const modules = join(work, "node_modules");
-  const framework = join(modules, "backtest-kit");
-  mkdirSync(framework, { recursive: true });
-  execFileSync("npm", ["pack", `backtest-kit@${VERSION}`, "--pack-destination", work, "--silent"], {
-    cwd: work,
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  execFileSync("tar", ["-xzf", join(work, `backtest-kit-${VERSION}.tgz`), "-C", framework, "--strip-components=1"]);
-  for (const [name, types] of Object.entries(STUBS)) {
-    mkdirSync(join(modules, name), { recursive: true });
-    writeFileSync(join(modules, name, "package.json"), JSON.stringify({ name, version: "0.0.0", types: "index.d.ts" }));
-    writeFileSync(join(modules, name, "index.d.ts"), types);
-  }
+  installFrameworkStandIn(join(work, "node_modules"), VERSION);
   writeFileSync(join(work, "check.ts"), CHECK);
   writeFileSync(
     join(work, "tsconfig.json"),
