@@ -35,6 +35,7 @@ export {
   TRICKY_NAMES,
   timestamp,
 } from "./rows.js";
+export { assertScopesIsolated } from "./scopes.js";
 export { CONTRACT_PROMISES, type ContractPromise, runPersistContract } from "./suite.js";
 export type { ContractInitializer, ContractOptions, ContractRunner, RawAccess, WorkerAccess } from "./types.js";
 export type { AdapterCommand, RecordAnswer, RecordCommand } from "./worker.js";

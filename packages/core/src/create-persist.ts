@@ -2,9 +2,19 @@ import { errorMessage, InvalidOptionError, PersistError } from "./errors.js";
 import { PersistMemory } from "./records/memory.js";
 import type { PersistBase, PersistOptions } from "./signals/persist-base.js";
 
+/** The options {@link createPersist} passes to a backend's `fromUrl`. */
+export interface FromUrlOptions extends PersistOptions {
+  /**
+   * Checked by createPersist (see {@link CreatePersistOptions.scope}): the backend keeps this
+   * scope's records apart from every other scope's and from unscoped ones in the same server or
+   * directory.
+   */
+  scope?: string;
+}
+
 /** What a backend package exports so {@link createPersist} can build it from a URL. */
 export interface BackendModule {
-  fromUrl(url: string, options?: PersistOptions): PersistBase | Promise<PersistBase>;
+  fromUrl(url: string, options?: FromUrlOptions): PersistBase | Promise<PersistBase>;
   /** The package's name (`"@persist-kit/persist-redis"`): {@link CreatePersistOptions.backends} finds a module by it. */
   readonly packageName?: string;
 }
@@ -48,6 +58,57 @@ export interface CreatePersistOptions extends PersistOptions {
    * among them is refused; nothing is loaded by name.
    */
   backends?: readonly BackendModule[];
+  /**
+   * Keeps this bot's records apart from other bots on the same URL: a lowercase name
+   * (`/^[a-z][a-z0-9_]{0,31}$/`). Also `?scope=name` in the URL, which is removed before the
+   * driver sees it; both may be given only when they agree. Each backend applies it its own way:
+   * persist-file a subdirectory of the store, persist-redis a key prefix `persist-kit:name:`,
+   * persist-postgres the table `persist_records_name`, persist-mongo the collection
+   * `signals_name` (a table or collection given as an option gets the same suffix).
+   */
+  scope?: string;
+}
+
+const SCOPE = /^[a-z][a-z0-9_]{0,31}$/;
+
+/**
+ * `url` without its `scope` query parameter, and the scope it named. Works on the text, so the
+ * rest of the URL, user info included, reaches the driver as it was written.
+ */
+function takeScope(url: string): { url: string; scope: string | undefined } {
+  const hash = url.indexOf("#");
+  const beforeHash = hash === -1 ? url : url.slice(0, hash);
+  const question = beforeHash.indexOf("?");
+  if (question === -1) return { url, scope: undefined };
+  const params = beforeHash.slice(question + 1).split("&");
+  const scopes = params.filter((param) => /^scope(=|$)/.test(param));
+  if (scopes.length === 0) return { url, scope: undefined };
+  const context = { backend: "core", operation: "create" } as const;
+  if (scopes.length > 1) throw new InvalidOptionError("the URL names scope more than once", context);
+  const kept = params.filter((param) => !/^scope(=|$)/.test(param));
+  const rest = `${beforeHash.slice(0, question)}${kept.length === 0 ? "" : `?${kept.join("&")}`}`;
+  let scope: string;
+  try {
+    scope = decodeURIComponent((scopes[0] as string).slice("scope=".length));
+  } catch {
+    throw new InvalidOptionError("the URL's scope is not a valid percent-encoded name", context);
+  }
+  return { url: hash === -1 ? rest : `${rest}${url.slice(hash)}`, scope };
+}
+
+function checkedScope(fromOption: unknown, fromUrl: string | undefined): string | undefined {
+  const context = { backend: "core", operation: "create" } as const;
+  if (fromOption !== undefined && (typeof fromOption !== "string" || !SCOPE.test(fromOption))) {
+    throw new InvalidOptionError(`scope must match ${SCOPE.source}, got ${JSON.stringify(fromOption)}`, context);
+  }
+  // A name that breaks the rule is not shown: it came from a URL, which may hold a password.
+  if (fromUrl !== undefined && !SCOPE.test(fromUrl)) {
+    throw new InvalidOptionError(`the URL's scope must match ${SCOPE.source}`, context);
+  }
+  if (fromOption !== undefined && fromUrl !== undefined && fromOption !== fromUrl) {
+    throw new InvalidOptionError(`scope ${JSON.stringify(fromOption)} differs from the URL's scope`, context);
+  }
+  return (fromOption as string | undefined) ?? fromUrl;
 }
 
 /**
@@ -59,8 +120,11 @@ export interface CreatePersistOptions extends PersistOptions {
  * const persist = await createPersist(process.env.PERSIST_URL ?? "file:./data");
  */
 export async function createPersist(url: string, options: CreatePersistOptions = {}): Promise<PersistBase> {
-  const { importModule, backends, ...persistOptions } = options;
+  const { importModule, backends, scope: scopeOption, ...persistOptions } = options;
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  const taken = typeof url === "string" ? takeScope(url) : { url, scope: undefined };
+  const scope = checkedScope(scopeOption, taken.scope);
+  // Each memory store is its own: a scope has nothing to keep apart.
   if (scheme === "memory") return new PersistMemory(persistOptions);
   const backendPackage = scheme === undefined ? undefined : BACKEND_PACKAGES[scheme];
   if (backendPackage === undefined) {
@@ -76,7 +140,7 @@ export async function createPersist(url: string, options: CreatePersistOptions =
     backends === undefined
       ? await loadBackend(backendPackage, importModule ?? loadModule)
       : givenBackend(backendPackage, backends, importModule !== undefined);
-  return backendModule.fromUrl(url, persistOptions);
+  return backendModule.fromUrl(taken.url, scope === undefined ? persistOptions : { ...persistOptions, scope });
 }
 
 function givenBackend(backendPackage: BackendPackage, backends: readonly BackendModule[], alsoImport: boolean) {

@@ -216,6 +216,47 @@ describe("createPersist with the backend modules given (a bundled application)",
   });
 });
 
+describe("createPersist scope", () => {
+  const seen: { url: string; options: unknown }[] = [];
+  const redisModule = {
+    packageName: "@persist-kit/persist-redis",
+    fromUrl: (url: string, options?: unknown) => {
+      seen.push({ url, options });
+      return new PersistMemory();
+    },
+  };
+  const open = (url: string, scope?: string) => createPersist(url, { backends: [redisModule], scope });
+
+  it("takes ?scope= out of the URL, keeping every other part as written", async () => {
+    seen.length = 0;
+    await open("redis://:p%40ss@host:6379/2?scope=bot_a");
+    await open("redis://:p%40ss@host:6379/2?db=1&scope=bot_a&tls=x#frag");
+    await open("redis://host:6379", "bot_b");
+    await open("redis://host:6379?scope=bot_c", "bot_c");
+    expect(seen).toEqual([
+      { url: "redis://:p%40ss@host:6379/2", options: { scope: "bot_a" } },
+      { url: "redis://:p%40ss@host:6379/2?db=1&tls=x#frag", options: { scope: "bot_a" } },
+      { url: "redis://host:6379", options: { scope: "bot_b" } },
+      { url: "redis://host:6379", options: { scope: "bot_c" } },
+    ]);
+  });
+
+  it("refuses a bad, doubled or disagreeing scope, never showing the URL", async () => {
+    for (const [url, scope] of [
+      ["redis://:hunter2@host?scope=Bad", undefined],
+      ["redis://:hunter2@host?scope=a&scope=b", undefined],
+      ["redis://:hunter2@host?scope=a", "b"],
+      ["redis://:hunter2@host?scope=%zz", undefined],
+      ["redis://:hunter2@host", "has-dash"],
+      ["redis://:hunter2@host", ""],
+    ] as const) {
+      const error = (await open(url, scope).catch((caught: unknown) => caught)) as Error;
+      expect(error, `${url} ${scope}`).toMatchObject({ name: "InvalidOptionError" });
+      expect(error.message).not.toContain("hunter2");
+    }
+  });
+});
+
 describe("a backend whose writes resolve before they are stored", () => {
   class QueuedBackend extends PersistMemory {
     readonly acknowledges = "queued" as const;

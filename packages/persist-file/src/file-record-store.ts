@@ -48,7 +48,7 @@ import { decodeFloor, decodeRecord, encodeValue, isLive, StoredFormatError, type
 import { FLOOR_FILE_NAME, type IoRequest, type ListedPage, type SweepReport } from "./record-jobs.js";
 
 const BACKEND = "file";
-const DEFAULT_BASE_DIR = "./data";
+export const DEFAULT_BASE_DIR = "./data";
 // A write takes milliseconds; a temp file this old belongs to no running write, whatever its pid.
 const STALE_TEMP_FILE_AGE_MS = 60 * 60 * 1000;
 const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;

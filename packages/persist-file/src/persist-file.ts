@@ -1,5 +1,6 @@
+import path from "node:path";
 import { errorMessage, InvalidOptionError, type PersistOptions, RecordSignalStore } from "@persist-kit/core";
-import { FileRecordStore, type FileRecordStoreOptions } from "./file-record-store.js";
+import { DEFAULT_BASE_DIR, FileRecordStore, type FileRecordStoreOptions } from "./file-record-store.js";
 
 /** Options of {@link PersistFile}: `ttlMs` and the options of its {@link FileRecordStore}. */
 export interface PersistFileOptions extends PersistOptions, FileRecordStoreOptions {}
@@ -43,8 +44,15 @@ export class PersistFile extends RecordSignalStore<FileRecordStore> {
  * encoded `/` and NUL are refused with `InvalidOptionError`.
  * @example const persist = fromUrl("file:./data", { ttlMs: 60_000 });
  */
-export function fromUrl(url: string, options: PersistFileOptions = {}): PersistFile {
-  return new PersistFile({ ...options, baseDir: baseDirFromUrl(url) });
+export function fromUrl(url: string, options: PersistFileOptions & { scope?: string } = {}): PersistFile {
+  const { scope, ...rest } = options;
+  const baseDir = baseDirFromUrl(url);
+  // A scope is a directory of its own beside the store (`./data` becomes `./data.name`): inside
+  // it, the store's own start-up sweep and listings would meet it as a stranger.
+  return new PersistFile({
+    ...rest,
+    baseDir: scope === undefined ? baseDir : `${path.resolve(baseDir ?? DEFAULT_BASE_DIR)}.${scope}`,
+  });
 }
 
 const FILE_SCHEME = /^file:/i;

@@ -45,7 +45,7 @@ import { ServerClock } from "./server-clock.js";
 
 const BACKEND = "mongo";
 const DEFAULT_DATABASE = "persist_kit";
-const DEFAULT_COLLECTION = "signals";
+export const DEFAULT_COLLECTION = "signals";
 // When crashed writers left a longer chain behind, it is read once this deep and collected.
 const GARBAGE_WINDOW = 100;
 // Keys whose last known head this store remembers (a hint, verified on use); the oldest is forgotten.

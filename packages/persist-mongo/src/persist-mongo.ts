@@ -1,7 +1,7 @@
 import { type PersistError, type PersistOptions, RecordSignalStore } from "@persist-kit/core";
 import type { MongoClient } from "mongodb";
 import type { MongoDurabilityReport } from "./durability.js";
-import { MongoRecordStore, type MongoRecordStoreOptions } from "./mongo-record-store.js";
+import { DEFAULT_COLLECTION, MongoRecordStore, type MongoRecordStoreOptions } from "./mongo-record-store.js";
 
 /** Options of {@link PersistMongo}. */
 export interface PersistMongoOptions extends PersistOptions, MongoRecordStoreOptions {
@@ -67,6 +67,10 @@ export class PersistMongo extends RecordSignalStore<MongoRecordStore> {
  * `@persist-kit/core`. The backend owns the client it makes.
  * @example const persist = fromUrl("mongodb://127.0.0.1:27017/trading");
  */
-export function fromUrl(url: string, options: PersistMongoOptions = {}): PersistMongo {
-  return new PersistMongo(url, options);
+export function fromUrl(url: string, options: PersistMongoOptions & { scope?: string } = {}): PersistMongo {
+  const { scope, ...rest } = options;
+  // A scope is a collection of its own: `signals` becomes `signals_name`.
+  const collectionName =
+    scope === undefined ? rest.collectionName : `${rest.collectionName ?? DEFAULT_COLLECTION}_${scope}`;
+  return new PersistMongo(url, { ...rest, ...(collectionName === undefined ? {} : { collectionName }) });
 }

@@ -1,6 +1,6 @@
 import { type PersistOptions, RecordSignalStore, type SignalEntry } from "@persist-kit/core";
 import type { PostgresDurabilityReport } from "./durability.js";
-import { PostgresRecordStore, type PostgresRecordStoreOptions } from "./postgres-record-store.js";
+import { DEFAULT_TABLE, PostgresRecordStore, type PostgresRecordStoreOptions } from "./postgres-record-store.js";
 
 /** Options of {@link PersistPostgres}: the record store's, plus `ttlMs` for every signal written. */
 export interface PersistPostgresOptions extends PersistOptions, PostgresRecordStoreOptions {}
@@ -75,6 +75,12 @@ export class PersistPostgres extends RecordSignalStore<PostgresRecordStore> {
  * @example
  * const persist = fromUrl("postgres://postgres@127.0.0.1:5432/postgres", { ttlMs: 60_000 });
  */
-export function fromUrl(url: string, options: PersistOptions = {}): PersistPostgres {
-  return new PersistPostgres({ ...options, connectionString: url });
+export function fromUrl(url: string, options: PersistOptions & { scope?: string } = {}): PersistPostgres {
+  const { scope, ...rest } = options;
+  // A scope is a table of its own: `persist_records` becomes `persist_records_name`.
+  return new PersistPostgres({
+    ...rest,
+    ...(scope === undefined ? {} : { table: `${(rest as { table?: string }).table ?? DEFAULT_TABLE}_${scope}` }),
+    connectionString: url,
+  });
 }

@@ -55,7 +55,7 @@ import {
 
 const BACKEND = "postgres";
 const DEFAULT_SCHEMA = "public";
-const DEFAULT_TABLE = "persist_records";
+export const DEFAULT_TABLE = "persist_records";
 const DEFAULT_CONNECTION_TIMEOUT_MILLIS = 5_000;
 const DEFAULT_QUERY_TIMEOUT_MILLIS = 15_000;
 // The longest pause before a statement rolled back by a deadlock or serialization failure runs

@@ -1,6 +1,7 @@
 import { InvalidOptionError, type PersistOptions, RecordSignalStore, type SignalEntry } from "@persist-kit/core";
 import { PersistRedisBatch, type PersistRedisBatchOptions } from "./batch.js";
 import type { RedisDurabilityReport } from "./durability.js";
+import { DEFAULT_PREFIX } from "./redis-keys.js";
 import { RedisRecordStore, type RedisRecordStoreOptions } from "./redis-record-store.js";
 
 /** Options of {@link PersistRedis}: where to connect ({@link RedisRecordStoreOptions}) and `ttlMs`. */
@@ -78,7 +79,7 @@ export class PersistRedis extends RecordSignalStore<RedisRecordStore> {
  * `@persist-kit/core`.
  * @example const persist = fromUrl("redis://127.0.0.1:6379/0", { ttlMs: 60_000 });
  */
-export function fromUrl(url: string, options: PersistRedisOptions = {}): PersistRedis {
+export function fromUrl(url: string, options: PersistRedisOptions & { scope?: string } = {}): PersistRedis {
   if (!/^rediss?:\/\//i.test(url)) {
     // Only the scheme is shown: the rest of a URL may hold a password.
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1];
@@ -87,5 +88,8 @@ export function fromUrl(url: string, options: PersistRedisOptions = {}): Persist
       { backend: "redis", operation: "create" },
     );
   }
-  return new PersistRedis({ ...options, url });
+  const { scope, ...rest } = options;
+  // A scope is one more segment of the key prefix: `persist-kit:` becomes `persist-kit:name:`.
+  const prefix = scope === undefined ? rest.prefix : `${rest.prefix ?? DEFAULT_PREFIX}${scope}:`;
+  return new PersistRedis({ ...rest, ...(prefix === undefined ? {} : { prefix }), url });
 }
