@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { assertScopesIsolated } from "@persist-kit/contract";
 import { createPersist } from "@persist-kit/core";
-import { afterAll, beforeAll, expect, it } from "vitest";
 import * as persistFile from "@persist-kit/persist-file";
+import { afterAll, beforeAll, expect, it } from "vitest";
 
 let root = "";
 beforeAll(async () => {
