@@ -5,6 +5,7 @@
 // FerretDB's repository (its build/version/version.txt is generated, not shipped in the module).
 //
 //	ferretdb -listen-addr 127.0.0.1:27117 -sqlite-dir ./data
+//	ferretdb -listen-addr 127.0.0.1:27117 -listen-tls 127.0.0.1:27118 -tls-cert-file server.pem -tls-key-file server.key -sqlite-dir ./data
 package main
 
 import (
@@ -26,15 +27,19 @@ func main() {
 	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
 	sqliteDir := flag.String("sqlite-dir", "", "directory for the SQLite database files (created when missing)")
 	logLevel := flag.String("log-level", "warn", "log level: debug, info, warn or error")
+	listenTLS := flag.String("listen-tls", "", "TCP address of a TLS listener (none when empty)")
+	tlsCertFile := flag.String("tls-cert-file", "", "PEM certificate of the TLS listener")
+	tlsKeyFile := flag.String("tls-key-file", "", "PEM private key of the TLS listener")
 	flag.Parse()
 
-	if err := run(*listenAddr, *sqliteDir, *logLevel); err != nil {
+	listener := ferretdb.ListenerConfig{TCP: *listenAddr, TLS: *listenTLS, TLSCertFile: *tlsCertFile, TLSKeyFile: *tlsKeyFile}
+	if err := run(listener, *sqliteDir, *logLevel); err != nil {
 		fmt.Fprintln(os.Stderr, "ferretdb:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listenAddr, sqliteDir, logLevel string) error {
+func run(listener ferretdb.ListenerConfig, sqliteDir, logLevel string) error {
 	if sqliteDir == "" {
 		return errors.New("-sqlite-dir is required")
 	}
@@ -50,7 +55,7 @@ func run(listenAddr, sqliteDir, logLevel string) error {
 	}
 
 	server, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: listenAddr},
+		Listener:  listener,
 		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 		Handler:   "sqlite",
 		SQLiteURL: sqliteURL,

@@ -38,17 +38,21 @@ export class PrivateFerretDb {
   readonly #binary: string;
   readonly #port: number;
   readonly #sqliteDir: string;
+  readonly #tls: { port: number; certFile: string; keyFile: string } | undefined;
   #process: ChildProcess | undefined;
 
-  private constructor(binary: string, port: number) {
+  private constructor(binary: string, port: number, tls?: { port: number; certFile: string; keyFile: string }) {
     this.#binary = binary;
     this.#port = port;
+    this.#tls = tls;
     this.#sqliteDir = mkdtempSync(join(tmpdir(), "persist-mongo-ferretdb-"));
     this.url = `mongodb://127.0.0.1:${port}/`;
   }
 
-  static async start(): Promise<PrivateFerretDb> {
-    const server = new PrivateFerretDb(ferretDbBinary(), await closedPort());
+  /** `tls`: also a TLS listener on a port of its own, with this certificate; `tlsUrl` names it. */
+  static async start(tls?: { certFile: string; keyFile: string }): Promise<PrivateFerretDb> {
+    const tlsListener = tls === undefined ? undefined : { ...tls, port: await closedPort() };
+    const server = new PrivateFerretDb(ferretDbBinary(), await closedPort(), tlsListener);
     await server.restart();
     return server;
   }
@@ -57,16 +61,39 @@ export class PrivateFerretDb {
   async restart(): Promise<void> {
     const child = spawn(
       this.#binary,
-      ["-listen-addr", `127.0.0.1:${this.#port}`, "-sqlite-dir", this.#sqliteDir, "-log-level", "error"],
+      [
+        "-listen-addr",
+        `127.0.0.1:${this.#port}`,
+        ...(this.#tls === undefined
+          ? []
+          : [
+              "-listen-tls",
+              `127.0.0.1:${this.#tls.port}`,
+              "-tls-cert-file",
+              this.#tls.certFile,
+              "-tls-key-file",
+              this.#tls.keyFile,
+            ]),
+        "-sqlite-dir",
+        this.#sqliteDir,
+        "-log-level",
+        "error",
+      ],
       { stdio: "ignore" },
     );
     this.#process = child;
     const started = Date.now();
-    while (!(await accepts(this.#port))) {
+    while (!(await accepts(this.#port)) || (this.#tls !== undefined && !(await accepts(this.#tls.port)))) {
       if (child.exitCode !== null) throw new Error(`FerretDB exited with ${child.exitCode} at start`);
       if (Date.now() - started > START_TIMEOUT_MS) throw new Error("FerretDB did not listen in time");
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  }
+
+  /** The URL of the TLS listener (without the `tls` options a client adds). */
+  get tlsUrl(): string {
+    if (this.#tls === undefined) throw new Error("this FerretDB was started without TLS");
+    return `mongodb://127.0.0.1:${this.#tls.port}/`;
   }
 
   /** Kills the server like a crash and waits until it is gone. */

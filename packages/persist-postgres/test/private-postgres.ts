@@ -5,7 +5,9 @@
 import { execFile } from "node:child_process";
 import {
   appendFileSync,
+  chmodSync,
   chownSync,
+  copyFileSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -60,7 +62,9 @@ export class PrivatePostgres {
    * Creates the cluster with initdb and starts it. `hbaRules` go first in pg_hba.conf, before the
    * trust rules, for example to make one role log in with a password.
    */
-  static async start(options: { hbaRules?: readonly string[] } = {}): Promise<PrivatePostgres> {
+  static async start(
+    options: { hbaRules?: readonly string[]; tls?: { certFile: string; keyFile: string } } = {},
+  ): Promise<PrivatePostgres> {
     const bin = binDir();
     const dir = mkdtempSync(join(tmpdir(), "pk-private-postgres-"));
     const port = await closedPort();
@@ -96,6 +100,19 @@ export class PrivatePostgres {
         "",
       ].join("\n"),
     );
+    if (options.tls !== undefined) {
+      // The server reads its key only when the postgres user owns it and no one else can read it.
+      for (const [from, name] of [
+        [options.tls.certFile, "server.crt"],
+        [options.tls.keyFile, "server.key"],
+      ] as const) {
+        const to = join(server.#dataDir, name);
+        copyFileSync(from, to);
+        chmodSync(to, 0o600);
+        if (isRoot) chownSync(to, postgresUser().uid, postgresUser().gid);
+      }
+      appendFileSync(join(server.#dataDir, "postgresql.conf"), "ssl = on\n");
+    }
     if (options.hbaRules !== undefined) {
       const hba = join(server.#dataDir, "pg_hba.conf");
       writeFileSync(hba, `${options.hbaRules.join("\n")}\n${readFileSync(hba, "utf8")}`);

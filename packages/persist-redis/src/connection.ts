@@ -13,6 +13,9 @@ export type RedisClient = Redis | Cluster;
 // ones back off, up to the configured cap.
 const FIRST_RECONNECT_DELAY_MS = 50;
 // Connection errors that say no server is there at all (not one that speaks another protocol).
+// OpenSSL's verification codes as Node reports them (SELF_SIGNED_CERT_IN_CHAIN,
+// UNABLE_TO_VERIFY_LEAF_SIGNATURE, CERT_HAS_EXPIRED...) and Node's host name check.
+const CERTIFICATE_REFUSED = /CERT|SIGNATURE|ISSUER/;
 const NOTHING_LISTENS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
 /** Where the connection comes from and how patient it is. */
@@ -167,9 +170,11 @@ export class RedisConnection {
       client instanceof FailFastCluster && client.status === "ready" ? "connecting to a master" : client?.status;
     const lastError = this.#lastError;
     const reason = `${status ?? "no client"}${lastError ? `: ${lastError.message}` : ""}`;
-    // A TLS client on a plain port waits for a handshake that never comes.
+    // A TLS client on a plain port waits for a handshake that never comes. A server that sent a
+    // certificate the client refused speaks TLS: the certificate is the problem, as the reason says.
+    const code = String(errorCode(lastError));
     const hint =
-      client !== undefined && usesTls(client) && !NOTHING_LISTENS.has(String(errorCode(lastError)))
+      client !== undefined && usesTls(client) && !NOTHING_LISTENS.has(code) && !CERTIFICATE_REFUSED.test(code)
         ? " — the server may not speak TLS; use redis:// (no tls option) for a plain port"
         : "";
     return new UnansweredError(`not connected (${reason}) within ${timeoutMs} ms${hint}`, false, lastError);

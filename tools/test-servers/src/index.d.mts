@@ -32,3 +32,18 @@ export function getPostgresUrl(): Promise<string>;
 
 /** A MongoDB URL (`MONGO_URL`), such as `mongodb://127.0.0.1:27117/`: FerretDB locally, mongo:7 under Docker. */
 export function getMongoUrl(): Promise<string>;
+
+/** PEM files of {@link makeTestCertificates}. */
+export interface TestCertificates {
+  /** The authority that signed `certFile`. */
+  caFile: string;
+  /** An authority that signed nothing here: a client trusting only it refuses the server. */
+  otherCaFile: string;
+  /** The server certificate, for 127.0.0.1 and localhost. */
+  certFile: string;
+  /** Its private key (mode 0600). */
+  keyFile: string;
+}
+
+/** Makes a test certificate authority and a server certificate it signed, in `dir`. */
+export function makeTestCertificates(dir: string): TestCertificates;

@@ -4,7 +4,8 @@
 //   3. a container started with testcontainers, when a Docker engine answers (not for the cluster);
 //   4. otherwise an Error that says what to run or set. A missing server never skips a test.
 
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -224,4 +225,68 @@ async function startContainer({ GenericContainer, Wait }, spec) {
   if (spec.environment) container = container.withEnvironment(spec.environment);
   const started = await container.start();
   return spec.url(started.getHost(), started.getMappedPort(spec.port));
+}
+
+/**
+ * A certificate authority made for one test, a server certificate it signed for 127.0.0.1 and
+ * localhost, and a second, unrelated authority (for a client that must refuse the server). PEM
+ * files in `dir`, made with openssl; the key is readable by its owner alone.
+ */
+export function makeTestCertificates(dir) {
+  const file = (name) => join(dir, name);
+  const openssl = (...args) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
+  for (const ca of ["ca", "other-ca"]) {
+    openssl(
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=persist-kit test ${ca}`,
+      "-keyout",
+      file(`${ca}.key`),
+      "-out",
+      file(`${ca}.pem`),
+    );
+  }
+  openssl(
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-keyout",
+    file("server.key"),
+    "-out",
+    file("server.csr"),
+  );
+  writeFileSync(file("server.ext"), "subjectAltName = IP:127.0.0.1, DNS:localhost\n");
+  openssl(
+    "x509",
+    "-req",
+    "-in",
+    file("server.csr"),
+    "-CA",
+    file("ca.pem"),
+    "-CAkey",
+    file("ca.key"),
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    file("server.ext"),
+    "-out",
+    file("server.pem"),
+  );
+  chmodSync(file("server.key"), 0o600);
+  return {
+    caFile: file("ca.pem"),
+    otherCaFile: file("other-ca.pem"),
+    certFile: file("server.pem"),
+    keyFile: file("server.key"),
+  };
 }
