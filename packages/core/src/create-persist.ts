@@ -119,7 +119,7 @@ function checkedScope(fromOption: unknown, fromUrl: string | undefined): string 
  * @example
  * const persist = await createPersist(process.env.PERSIST_URL ?? "file:./data");
  */
-export async function createPersist(url: string, options: CreatePersistOptions = {}): Promise<PersistBase> {
+export async function createPersist(url: string, options: CreatePersistOptions = {}): Promise<ClosablePersist> {
   const { importModule, backends, scope: scopeOption, ...persistOptions } = options;
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   const taken = typeof url === "string" ? takeScope(url) : { url, scope: undefined };
@@ -140,8 +140,21 @@ export async function createPersist(url: string, options: CreatePersistOptions =
     backends === undefined
       ? await loadBackend(backendPackage, importModule ?? loadModule)
       : givenBackend(backendPackage, backends, importModule !== undefined);
-  return backendModule.fromUrl(taken.url, scope === undefined ? persistOptions : { ...persistOptions, scope });
+  const persist = await backendModule.fromUrl(
+    taken.url,
+    scope === undefined ? persistOptions : { ...persistOptions, scope },
+  );
+  if (typeof persist?.close !== "function") {
+    throw new InvalidOptionError(`${backendPackage.name}'s fromUrl() gave a backend without close()`, {
+      backend: "core",
+      operation: "create",
+    });
+  }
+  return persist as ClosablePersist;
 }
+
+/** A backend that {@link createPersist} made: its `close()` ends what it opened (connections, threads). */
+export type ClosablePersist = PersistBase & { close(): Promise<void> };
 
 function givenBackend(backendPackage: BackendPackage, backends: readonly BackendModule[], alsoImport: boolean) {
   const context = { backend: "core", operation: "create" } as const;

@@ -13,7 +13,13 @@ export { assertExclusiveOptions, type WholeNumberBounds, wholeNumberOption } fro
 export { RetryingOnce } from "./backend-kit/retrying-once.js";
 export { connectionSecrets, connectionUrlSecrets } from "./backend-kit/url-secrets.js";
 export { getConfig, type PersistConfig, type PersistSource, setConfig } from "./config.js";
-export { type BackendModule, type CreatePersistOptions, createPersist, type FromUrlOptions } from "./create-persist.js";
+export {
+  type BackendModule,
+  type ClosablePersist,
+  type CreatePersistOptions,
+  createPersist,
+  type FromUrlOptions,
+} from "./create-persist.js";
 export { type ErrorListener, listenError, reportError } from "./error-bus.js";
 export {
   BackendClosedError,
