@@ -24,6 +24,7 @@ export { raceRounds } from "./promises/conditions.js";
 export { INVALID_ROWS } from "./promises/invalid-and-corrupt.js";
 export { ownershipTimes } from "./promises/ownership.js";
 export { assertRevisionsKept } from "./promises/revisions.js";
+export { assertRoundTripThenClose } from "./round-trip.js";
 export {
   finiteNumber,
   INVALID_NAMES,

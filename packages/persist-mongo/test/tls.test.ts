@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { makeSignalRow } from "@persist-kit/contract";
+import { assertRoundTripThenClose, makeSignalRow } from "@persist-kit/contract";
 import { BackendUnavailableError } from "@persist-kit/core";
 import { makeTestCertificates, type TestCertificates } from "@persist-kit/tools-test-servers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -29,15 +29,7 @@ describe("MongoDB over TLS", () => {
   });
 
   it("writes, reads and deletes with tls=true and the test's certificate authority", async () => {
-    const persist = new PersistMongo(urlTrusting(certificates.caFile));
-    try {
-      await persist.writeSignalData("BTC/USDT", "tls", makeSignalRow(1));
-      expect(await persist.readSignalData("BTC/USDT", "tls")).toEqual(makeSignalRow(1));
-      await persist.deleteSignalData("BTC/USDT", "tls");
-      expect(await persist.readSignalData("BTC/USDT", "tls")).toBeNull();
-    } finally {
-      await persist.close();
-    }
+    await assertRoundTripThenClose(new PersistMongo(urlTrusting(certificates.caFile)), "tls");
   });
 
   it("a server whose certificate another authority signed is refused in time, the error naming the certificate", async () => {
