@@ -4,7 +4,7 @@ import type { PersistBase } from "@persist-kit/core";
 import { makeSignalRow } from "./rows.js";
 
 /**
- * Opens the same store three times, with scope `a`, scope `b` and none, through `open` (which
+ * Opens the same store three times, with scope `a`, scope `b` (or `names`) and none, through `open` (which
  * calls `createPersist(url, { scope })` or puts `?scope=` in the URL), writes one key in each with
  * a different row, and asserts that each reads and lists its own row alone, and that a delete in
  * one leaves the others. Names are made from `strategyPrefix` so runs do not meet.
@@ -12,8 +12,9 @@ import { makeSignalRow } from "./rows.js";
 export async function assertScopesIsolated(
   open: (scope: string | undefined) => Promise<PersistBase>,
   strategyPrefix = `scopes-${process.pid}-${Date.now()}`,
+  names: readonly [string, string] = ["a", "b"],
 ): Promise<void> {
-  const scopes = ["a", "b", undefined] as const;
+  const scopes = [...names, undefined];
   const stores = await Promise.all(scopes.map((scope) => open(scope)));
   const strategy = `${strategyPrefix}-s`;
   try {

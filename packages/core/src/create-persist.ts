@@ -62,7 +62,7 @@ export interface CreatePersistOptions extends PersistOptions {
    * Keeps this bot's records apart from other bots on the same URL: a lowercase name
    * (`/^[a-z][a-z0-9_]{0,31}$/`). Also `?scope=name` in the URL, which is removed before the
    * driver sees it; both may be given only when they agree. Each backend applies it its own way:
-   * persist-file a subdirectory of the store, persist-redis a key prefix `persist-kit:name:`,
+   * persist-file the directory `<baseDir>.name` beside the store, persist-redis a key prefix `persist-kit:@name:`,
    * persist-postgres the table `persist_records_name`, persist-mongo the collection
    * `signals_name` (a table or collection given as an option gets the same suffix).
    */

@@ -89,7 +89,10 @@ export function fromUrl(url: string, options: PersistRedisOptions & { scope?: st
     );
   }
   const { scope, ...rest } = options;
-  // A scope is one more segment of the key prefix: `persist-kit:` becomes `persist-kit:name:`.
-  const prefix = scope === undefined ? rest.prefix : `${rest.prefix ?? DEFAULT_PREFIX}${scope}:`;
+  // A scope is one more segment of the key prefix: `persist-kit:` becomes `persist-kit:@name:`.
+  // The "@" keeps it apart from every key of the unscoped store, `persist-kit:<namespace>:...`
+  // and `persist-kit:floor:...`: no namespace starts with it, so a scope named "signal" or
+  // "floor" is never read as one of them.
+  const prefix = scope === undefined ? rest.prefix : `${rest.prefix ?? DEFAULT_PREFIX}@${scope}:`;
   return new PersistRedis({ ...rest, ...(prefix === undefined ? {} : { prefix }), url });
 }

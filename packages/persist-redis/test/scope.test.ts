@@ -12,6 +12,12 @@ it("scopes on one Redis URL are kept apart, given as an option or as ?scope= in 
   await assertScopesIsolated((scope) =>
     createPersist(scope === undefined ? url : `${url}?scope=${scope}`, { backends: [persistRedis] }),
   );
+  // Scopes named like a namespace or the floor keys' word are no keys of the unscoped store.
+  await assertScopesIsolated(
+    (scope) => createPersist(url, { backends: [persistRedis], scope }),
+    `${strategyPrefix}-n`,
+    ["signal", "floor"],
+  );
   // A scope is one more segment of the key prefix.
   const redis = new Redis(url);
   try {
@@ -19,7 +25,7 @@ it("scopes on one Redis URL are kept apart, given as an option or as ?scope= in 
       await persist.writeSignalData("BTC/USDT", `${strategyPrefix}-raw`, makeSignalRow(1));
       await persist.close?.();
     });
-    const keys = await redis.keys(`persist-kit:a:*${strategyPrefix}-raw*`);
+    const keys = await redis.keys(`persist-kit:@a:*${strategyPrefix}-raw*`);
     expect(keys).toHaveLength(1);
     await redis.del(...keys);
   } finally {
