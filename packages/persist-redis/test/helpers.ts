@@ -44,6 +44,8 @@ export interface PrivateRedis {
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** Starts it again on the same port and data dir, and waits until it answers. */
   start(): Promise<void>;
+  /** Whether the process is up (started and not exited; a paused one counts as running). */
+  isRunning(): boolean;
   /** Freezes the process (SIGSTOP): connections stay open, nothing answers. */
   pause(): void;
   /** Lets a paused process go on (SIGCONT). */
@@ -94,6 +96,7 @@ export async function startPrivateRedis(configLines: string[]): Promise<PrivateR
     dir,
     stop,
     start,
+    isRunning: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     pause: () => child?.kill("SIGSTOP"),
     resume: () => child?.kill("SIGCONT"),
     destroy: async () => {
