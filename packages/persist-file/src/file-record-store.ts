@@ -22,6 +22,7 @@ import {
   wholeNumberOption,
   wrapDriverError,
 } from "@persist-kit/core";
+import { describeFileDurability, type FileDurabilityReport } from "./durability.js";
 import {
   checkReadable,
   type FileModes,
@@ -145,6 +146,17 @@ export class FileRecordStore extends BaseRecordStore {
     this.#pool = new IoPool(
       wholeNumberOption(BACKEND, "writeThreads", options.writeThreads, { default: 2, min: 0, max: 64 }),
     );
+  }
+
+  /**
+   * What the file system under `baseDir` does to acknowledged writes: in memory (`tmpfs`) they
+   * are lost at a reboot, on a network or overlay file system they depend on another layer.
+   * @example
+   * const report = await store.describeDurability();
+   * if (!report.crashSafe) console.warn(report.warnings.join("\n"));
+   */
+  describeDurability(): Promise<FileDurabilityReport> {
+    return describeFileDurability(this.baseDir);
   }
 
   protected async readRecord(key: RecordKey, context: PersistErrorContext): Promise<RecordRead> {

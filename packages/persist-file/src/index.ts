@@ -1,3 +1,4 @@
+export type { FileDurabilityReport } from "./durability.js";
 export {
   decodeName,
   encodeName,

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { errorMessage, InvalidOptionError, type PersistOptions, RecordSignalStore } from "@persist-kit/core";
+import type { FileDurabilityReport } from "./durability.js";
 import { DEFAULT_BASE_DIR, FileRecordStore, type FileRecordStoreOptions } from "./file-record-store.js";
 
 /** Options of {@link PersistFile}: `ttlMs` and the options of its {@link FileRecordStore}. */
@@ -31,6 +32,16 @@ export class PersistFile extends RecordSignalStore<FileRecordStore> {
   constructor(options: PersistFileOptions = {}) {
     super(new FileRecordStore(options), options);
     this.baseDir = this.records.baseDir;
+  }
+
+  /**
+   * What the file system under `baseDir` does to acknowledged writes (see {@link FileDurabilityReport}).
+   * @example
+   * const report = await persist.describeDurability();
+   * if (!report.crashSafe) console.warn(report.warnings.join("\n"));
+   */
+  describeDurability(): Promise<FileDurabilityReport> {
+    return this.records.describeDurability();
   }
 }
 
