@@ -1,0 +1,128 @@
+// migrate across every backend and back, bit-exact; a migrate killed half way and run again.
+// PERSIST_KIT_CLI_MIGRATE_SIGNALS sets how many signals (default 10,000; 2,000 when CI is set:
+// FerretDB takes about 25 ms a record here, so the full chain takes minutes).
+
+import { makeSignalRow } from "@persist-kit/contract";
+import { type ClosablePersist, createPersist } from "@persist-kit/core";
+import * as persistFile from "@persist-kit/persist-file";
+import { describe, expect, it } from "vitest";
+import { BACKENDS, cli, spawnCli } from "./cli-helpers.js";
+
+const SIGNALS = signalCount();
+
+function signalCount(): number {
+  const text = process.env.PERSIST_KIT_CLI_MIGRATE_SIGNALS;
+  if (text === undefined || text === "") return process.env.CI ? 2_000 : 10_000;
+  const count = Number(text);
+  if (!Number.isInteger(count) || count < 100) {
+    throw new Error(
+      `PERSIST_KIT_CLI_MIGRATE_SIGNALS must be a whole number of at least 100, got ${JSON.stringify(text)}`,
+    );
+  }
+  return count;
+}
+
+// 100 strategies, prices that do not round-trip through a decimal print with fewer digits, and
+// some signals rewritten so revisions differ from key to key.
+async function seedFileStore(count: number): Promise<string> {
+  const url = await BACKENDS.file?.("migrate-source");
+  if (url === undefined) throw new Error("no file backend");
+  const persist: ClosablePersist = await createPersist(url, { backends: [persistFile] });
+  try {
+    const writes = Array.from({ length: count }, (_, index) => index);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < writes.length) {
+          const index = next++;
+          const symbol = `S${index}/USDT`;
+          const strategy = `strategy-${index % 100}`;
+          const row = makeSignalRow(index, { symbol, priceOpen: (index + 1) * 0.1 + 1e-13, cost: index / 3 });
+          await persist.writeSignalData(symbol, strategy, row);
+          if (index % 7 === 0) await persist.writeSignalData(symbol, strategy, { ...row, note: "moved" });
+        }
+      }),
+    );
+  } finally {
+    await persist.close();
+  }
+  return url;
+}
+
+/** Every record of a store, as export lines in a stable order. */
+async function exported(url: string): Promise<string[]> {
+  const ran = await cli(["export", url]);
+  expect(ran.status, ran.stderr).toBe(0);
+  return ran.stdout.trimEnd().split("\n").sort();
+}
+
+describe("migrate", () => {
+  it(
+    `carries ${SIGNALS} signals file -> redis -> postgres -> mongo -> file bit-exact, revisions kept`,
+    async () => {
+      const source = await seedFileStore(SIGNALS);
+      const original = await exported(source);
+      expect(original).toHaveLength(SIGNALS);
+      const chain = [source];
+      for (const backend of ["redis", "postgres", "mongo", "file"])
+        chain.push(await (BACKENDS[backend] as (label: string) => Promise<string>)("chain"));
+      for (let hop = 1; hop < chain.length; hop++) {
+        const ran = await cli([
+          "migrate",
+          chain[hop - 1] as string,
+          chain[hop] as string,
+          "--json",
+          "--concurrency",
+          "32",
+        ]);
+        expect(ran.status, ran.stderr).toBe(0);
+        expect(JSON.parse(ran.stdout)).toMatchObject({
+          records: SIGNALS,
+          written: SIGNALS,
+          mismatched: 0,
+          "newer-in-target": 0,
+        });
+        // Plain progress lines (standard error is no terminal here), the last with the whole count.
+        expect(ran.stderr.trimEnd().split("\n").at(-1)).toMatch(
+          new RegExp(`^${SIGNALS.toLocaleString("en-US")}/${SIGNALS.toLocaleString("en-US")} copied, [\\d,]+/s$`),
+        );
+      }
+      expect(await exported(chain.at(-1) as string)).toEqual(original);
+      // Run again: nothing to do.
+      const again = await cli(["migrate", chain[0] as string, chain.at(-1) as string, "--json"]);
+      expect(JSON.parse(again.stdout)).toMatchObject({ written: 0, unchanged: SIGNALS });
+    },
+    120_000 + SIGNALS * 100,
+  );
+
+  it("a migrate killed with SIGKILL half way and run again completes with nothing lost or doubled", async () => {
+    const count = Math.min(SIGNALS, 5_000);
+    const source = await seedFileStore(count);
+    const target = await (BACKENDS.postgres as (label: string) => Promise<string>)("killed");
+    const env = { FROM_URL: source, TO_URL: target };
+    const run = spawnCli(["migrate", "env:FROM_URL", "env:TO_URL", "--concurrency", "8"], env);
+    // The first progress line says 1,000 were copied: kill it there.
+    const deadline = Date.now() + 120_000;
+    while (!/^1,000\//m.test(run.output().stderr)) {
+      if (Date.now() > deadline || run.child.exitCode !== null)
+        throw new Error(`no progress: ${JSON.stringify(run.output())}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    run.child.kill("SIGKILL");
+    const killed = await run.exited;
+    expect(killed.stdout).toBe("");
+    const partial = (await exported(target)).length;
+    expect(partial).toBeGreaterThanOrEqual(1_000);
+    expect(partial).toBeLessThan(count);
+
+    const rerun = spawnCli(["migrate", "env:FROM_URL", "env:TO_URL", "--json"], env);
+    const finished = await rerun.exited;
+    expect(finished.status, finished.stderr).toBe(0);
+    const summary = JSON.parse(finished.stdout);
+    expect(summary).toMatchObject({ records: count, mismatched: 0, "newer-in-target": 0 });
+    // What the killed run wrote is found as it is; everything else is written now, once.
+    expect(summary.unchanged).toBe(partial);
+    expect(summary.written + summary.unchanged).toBe(count);
+    expect(await exported(target)).toEqual(await exported(source));
+  });
+});
