@@ -45,9 +45,17 @@ interface Command {
 const JSON_FLAG = { json: { type: "boolean" } } as const;
 
 // Optional url first: with the most positionals it is the first, with one fewer it is left out.
+// A first argument that reads as a URL while one is missing is a forgotten argument, never a
+// strategy named "file:./data" on the store of PERSIST_URL.
 function withOptionalUrl(positionals: string[], most: number): [string | undefined, ...string[]] {
-  return positionals.length === most ? (positionals as [string, ...string[]]) : [undefined, ...positionals];
+  if (positionals.length === most) return positionals as [string, ...string[]];
+  if (URL_LIKE.test(positionals[0] ?? "")) {
+    throw new UsageError(`${positionals[0]?.split(":")[0]}: reads as a URL, and then ${most} arguments are needed`);
+  }
+  return [undefined, ...positionals];
 }
+
+const URL_LIKE = /^(file|memory|redis|rediss|postgres|postgresql|mongodb|mongodb\+srv|env):/i;
 
 const COMMANDS: Record<string, Command> = {
   ls: {

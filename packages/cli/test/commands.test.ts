@@ -1,5 +1,7 @@
 // Every command against every backend: real servers, scopes of their own.
 
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { makeSignalRow } from "@persist-kit/contract";
 import {
   type ClosablePersist,
@@ -86,6 +88,24 @@ for (const [backend, freshUrl] of Object.entries(BACKENDS)) {
       expect(absent.stderr).toMatch(/no signal stored for grid \/ XRP\/USDT/);
     });
 
+    it("a stored text that is not a valid signal: ls lists it as corrupt, get shows it, both exit 1; rm deletes it", async () => {
+      const key = signalRecordKey("DOGE/USDT", "broken");
+      await persist.records.write(key, '{"id":"x","position":"sideways"}');
+      try {
+        const listed = await cli(["ls", url, "--strategy", "broken"]);
+        expect(listed.status).toBe(1);
+        expect(listed.stdout).toMatch(/^broken\s+DOGE\/USDT\s+corrupt\s+-\s+-\s+\d+\s+-$/m);
+        expect(listed.stderr).toMatch(/not a valid signal: .*position/);
+        const shown = await cli(["get", url, "broken", "DOGE/USDT"]);
+        expect(shown.status).toBe(1);
+        expect(shown.stdout).toMatch(/\n\{"id":"x","position":"sideways"\}\n$/);
+        expect((await cli(["rm", url, "broken", "DOGE/USDT", "--yes"])).status).toBe(0);
+        expect(await persist.records.read(key)).toMatchObject({ found: false });
+      } finally {
+        await persist.records.delete(key);
+      }
+    });
+
     it("rm: refuses without --yes when it cannot ask, refuses an owned key, deletes fenced with --yes", async () => {
       expect((await cli(["rm", url, "momentum", "SOL/USDT"])).status).toBe(2);
       const owned = await cli(["rm", url, "grid", "BTC/USDT", "--yes"]);
@@ -164,6 +184,25 @@ for (const [backend, freshUrl] of Object.entries(BACKENDS)) {
       expect(human.stdout).toMatch(/^store {7}.*\ndurability {2}(ok|unknown): /);
     });
 
+    it("import-backtest-kit: a framework dump into the store; a skipped file makes exit 1", async () => {
+      const dump = freshDir("dump");
+      const file = join(dump, "data", "signal", "XRP/USDT_breakout_binance", "XRP/USDT.json");
+      mkdirSync(dirname(file), { recursive: true });
+      const row = { ...makeSignalRow(5), symbol: "XRP/USDT", strategyName: "breakout", exchangeName: "binance" };
+      writeFileSync(file, JSON.stringify(row));
+      const imported = await cli(["import-backtest-kit", dump, url, "--json"]);
+      expect(imported.status, imported.stderr).toBe(0);
+      expect(JSON.parse(imported.stdout)).toMatchObject({ imported: [{ domain: "Signal" }], skipped: [] });
+      const listed = await cli(["ls", url, "--namespace", "bt-signal", "--json"]);
+      expect(JSON.parse(listed.stdout)).toEqual([
+        { key: ["breakout", "binance", "XRP/USDT"], revision: expect.any(Number), bytes: expect.any(Number) },
+      ]);
+      writeFileSync(join(dirname(file), ".tmp-1-XRP.json"), "{");
+      const skipped = await cli(["import-backtest-kit", dump, url]);
+      expect(skipped.status).toBe(1);
+      expect(skipped.stdout).toMatch(/^skipped data\/signal\/XRP\/USDT_breakout_binance\/XRP\/\.tmp-1-XRP\.json: a temporary file/m);
+    });
+
     it("migrate refuses while a process owns keys, and copies with --ignore-owners", async () => {
       const target = await freshUrl("owned");
       const refused = await cli(["migrate", url, target]);
@@ -176,7 +215,7 @@ for (const [backend, freshUrl] of Object.entries(BACKENDS)) {
         expect(await copy.readSignalData("BTC/USDT", "momentum")).toBeNull();
         const copied = await cli(["migrate", url, target, "--ignore-owners", "--json"]);
         expect(copied.status).toBe(0);
-        expect(JSON.parse(copied.stdout)).toMatchObject({ records: 4, written: 4, mismatched: 0 });
+        expect(JSON.parse(copied.stdout)).toMatchObject({ records: 5, written: 5, mismatched: 0 });
         expect(await copy.readSignalData("BTC/USDT", "grid")).toEqual(await persist.readSignalData("BTC/USDT", "grid"));
       } finally {
         await copy.close();
@@ -199,6 +238,9 @@ describe("usage", () => {
     expect(missing.stderr).toMatch(/no store URL: pass one, env:NAME .* or set PERSIST_URL/);
     expect((await cli(["ls", "env:NOT_SET"])).stderr).toMatch(/the environment variable NOT_SET is not set/);
     expect((await cli(["get", "only-one"])).status).toBe(2);
+    const forgotten = await cli(["get", "file:./data", "momentum"], { env: { PERSIST_URL: "file:./elsewhere" } });
+    expect(forgotten.status).toBe(2);
+    expect(forgotten.stderr).toMatch(/file: reads as a URL, and then 3 arguments are needed/);
     expect((await cli(["ls", "--no-such-flag"])).status).toBe(2);
     expect((await cli(["migrate", "file:./a", "file:./a"])).stderr).toMatch(/the same URL/);
     const dir = `file:${freshDir("same")}`;

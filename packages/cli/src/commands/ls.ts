@@ -1,13 +1,15 @@
-import { parseSignalRow, SIGNAL_NAMESPACE } from "@persist-kit/core";
+import { type ISignalRow, SIGNAL_NAMESPACE } from "@persist-kit/core";
 import { age, owner, table } from "../format.js";
 import { type CliIo, EXIT, line } from "../io.js";
 import { listAll, mapLimit, type Owner, ownerOf, withStore } from "../store.js";
 import { resolveUrl } from "../url.js";
+import { signalProblem } from "./get.js";
 
 export const LS_HELP = `Usage: persist-kit ls [url] [--strategy NAME] [--namespace NAME] [--json]
 
 Lists the open signals: strategy, symbol, position, priceOpen, age (since openTimestamp),
-revision, and the process that owns the key now (its lease), if any.
+revision, and the process that owns the key now (its lease), if any. A stored text that is not
+a valid signal is listed as corrupt, with what is wrong, and makes the exit status 1.
   --strategy NAME   only this strategy's signals
   --namespace NAME  list the records of another namespace (a backtest-kit domain such as
                     bt-risk): key, revision and size
@@ -24,10 +26,13 @@ export interface ListedSignal {
   strategyName: string;
   symbol: string;
   position: string;
-  priceOpen: number;
-  openTimestamp: number;
+  /** `null` for a stored text that is not a valid signal (position `"corrupt"`, see `problem`). */
+  priceOpen: number | null;
+  openTimestamp: number | null;
   revision: number;
   owner: Owner | null;
+  /** Why the stored text is not a valid signal; absent when it is one. */
+  problem?: string;
 }
 
 export async function ls(options: LsOptions, io: CliIo): Promise<number> {
@@ -61,22 +66,26 @@ export async function ls(options: LsOptions, io: CliIo): Promise<number> {
     const signals = await mapLimit(keys, 32, async ([strategyName = "", symbol = ""]) => {
       const read = await records.read({ namespace, parts: [strategyName, symbol] });
       if (!read.found) return undefined;
-      const row = parseSignalRow(read.json, { backend: records.name, operation: "read", strategyName, symbol });
+      const problem = signalProblem(records, read.json, strategyName, symbol);
+      const row = problem === undefined ? (JSON.parse(read.json) as ISignalRow) : undefined;
       const listed: ListedSignal = {
         strategyName,
         symbol,
-        position: row.position,
-        priceOpen: row.priceOpen,
-        openTimestamp: row.openTimestamp,
+        position: row?.position ?? "corrupt",
+        priceOpen: row?.priceOpen ?? null,
+        openTimestamp: row?.openTimestamp ?? null,
         revision: read.revision,
         owner: await ownerOf(records, strategyName, symbol),
+        ...(problem === undefined ? {} : { problem }),
       };
       return listed;
     });
     const open = signals.filter((signal) => signal !== undefined);
+    const corrupt = open.filter((signal) => signal.problem !== undefined);
+    const status = corrupt.length > 0 ? EXIT.finding : EXIT.ok;
     if (options.json) {
       line(io.stdout, JSON.stringify(open));
-      return EXIT.ok;
+      return status;
     }
     const now = Date.now();
     line(
@@ -87,8 +96,8 @@ export async function ls(options: LsOptions, io: CliIo): Promise<number> {
           signal.strategyName,
           signal.symbol,
           signal.position,
-          String(signal.priceOpen),
-          age(now - signal.openTimestamp),
+          signal.priceOpen === null ? "-" : String(signal.priceOpen),
+          signal.openTimestamp === null ? "-" : age(now - signal.openTimestamp),
           String(signal.revision),
           owner(signal.owner),
         ]),
@@ -96,7 +105,8 @@ export async function ls(options: LsOptions, io: CliIo): Promise<number> {
       ),
     );
     line(io.stderr, `${open.length} open signal${open.length === 1 ? "" : "s"}`);
-    return EXIT.ok;
+    for (const signal of corrupt) line(io.stderr, `not a valid signal: ${signal.problem}`);
+    return status;
   });
 }
 

@@ -27,7 +27,7 @@ export async function rm(options: RmOptions, io: CliIo): Promise<number> {
     throw new UsageError("standard input is not a terminal, so rm cannot ask: pass --yes to delete without asking");
   }
   return withStore(url, async ({ records }) => {
-    const { read, owner: holder } = await readSignal(records, options.strategy, options.symbol);
+    const { read, owner: holder, problem } = await readSignal(records, options.strategy, options.symbol);
     const report = (deleted: boolean, text: string) => {
       if (options.json) line(io.stdout, JSON.stringify({ deleted, revision: read.revision }));
       else line(deleted ? io.stdout : io.stderr, text);
@@ -45,6 +45,7 @@ export async function rm(options: RmOptions, io: CliIo): Promise<number> {
     }
     if (!options.yes) {
       line(io.stderr, `revision ${read.revision}: ${read.json}`);
+      if (problem !== undefined) line(io.stderr, `(not a valid signal: ${problem})`);
       const prompt = createInterface({ input: io.stdin, output: io.stderr });
       const answer = await prompt.question(`Delete the signal of ${options.strategy} / ${options.symbol}? [y/N] `);
       prompt.close();
