@@ -27,10 +27,10 @@ Commands:
   doctor [url]                     can this store lose acknowledged writes?
   import-backtest-kit <dir> [url]  a backtest-kit ./dump folder into a store
 
-Every command takes --help, and --json for machine output.
+Every command takes --help, and all but export (JSON Lines already) take --json for machine output.
 Exit status: 0 all is well; 1 a finding (doctor), a difference (import, migrate, import-backtest-kit),
 a key with nothing stored (get, rm) or a refusal (migrate while processes own keys, rm of an
-owned key); 2 a usage or connection error.`;
+owned key or answered no); 2 a usage or connection error.`;
 
 type Flags = Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
 

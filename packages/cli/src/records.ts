@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
 import {
+  assertJsonText,
   assertRecordKey,
+  LEASE_NAMESPACE,
   MAX_REVISION,
   parseSignalRow,
   type RecordKey,
@@ -44,6 +46,28 @@ export function exportLine(record: ExportedRecord): string {
 }
 
 /**
+ * The last line of every export: how many records came before it. An export cut short (a lost
+ * connection, a full disk, `export | import` with the export failing) has no such line, and
+ * `import` refuses it, so a partial copy never passes for a whole one.
+ */
+export function endLine(records: number): string {
+  return JSON.stringify({ end: true, records });
+}
+
+/** Leases belong to running processes and expire by themselves: never exported, never imported. */
+export function assertCopiedNamespace(namespace: string): void {
+  if (namespace === LEASE_NAMESPACE) {
+    throw new UsageError(
+      "leases belong to running processes and expire by themselves; they are never exported or imported",
+    );
+  }
+}
+
+// The highest revision an import writes: the adapter fences a key it takes at revision + 2^30,
+// and that must stay within MAX_REVISION for the key to be usable after the import.
+const MAX_IMPORTED_REVISION = MAX_REVISION - 2 ** 32;
+
+/**
  * Parses and checks a whole export before anything is written: every line a record with a valid
  * key, a revision, JSON text whose checksum matches (a signal's text a valid signal), no key twice.
  * Throws {@link UsageError} naming the first bad line.
@@ -53,6 +77,20 @@ export function parseExport(text: string, source: string): ExportedRecord[] {
   const seen = new Map<string, number>();
   const lines = text.split("\n");
   if (lines.at(-1) === "") lines.pop();
+  const end = lines.pop();
+  let ending: unknown;
+  try {
+    ending = end === undefined ? undefined : JSON.parse(end);
+  } catch {}
+  const { end: isEnd, records: count } = (typeof ending === "object" && ending !== null ? ending : {}) as {
+    end?: unknown;
+    records?: unknown;
+  };
+  if (isEnd !== true || count !== lines.length) {
+    throw new UsageError(
+      `${source} does not end with the line {"end":true,"records":${lines.length}}: the export is incomplete (it was cut short) or not an export; nothing was written`,
+    );
+  }
   for (const [index, content] of lines.entries()) {
     const where = `${source} line ${index + 1}`;
     const record = parseLine(content, where);
@@ -81,10 +119,20 @@ function parseLine(content: string, where: string): ExportedRecord {
   } catch (error) {
     throw refuse((error as Error).message);
   }
-  if (typeof revision !== "number" || !Number.isInteger(revision) || revision < 1 || revision > MAX_REVISION) {
-    throw refuse(`revision must be a whole number from 1 to 2^52, got ${JSON.stringify(revision)}`);
+  if (key.namespace === LEASE_NAMESPACE)
+    throw refuse("a lease: leases belong to running processes and are never imported");
+  if (key.namespace === SIGNAL_NAMESPACE && (key.parts as string[]).length !== 2) {
+    throw refuse(`a signal's key has two parts, strategy and symbol, not ${(key.parts as string[]).length}`);
+  }
+  if (typeof revision !== "number" || !Number.isInteger(revision) || revision < 1 || revision > MAX_IMPORTED_REVISION) {
+    throw refuse(`revision must be a whole number from 1 to 2^52 - 2^32, got ${JSON.stringify(revision)}`);
   }
   if (typeof json !== "string") throw refuse("json must be the stored text, a string");
+  try {
+    assertJsonText(json, { backend: "cli", operation: "write" });
+  } catch (error) {
+    throw refuse((error as Error).message);
+  }
   if (typeof sha256 !== "string" || sha256 !== checksum(json)) throw refuse("the checksum does not match the text");
   try {
     JSON.parse(json);

@@ -86,24 +86,24 @@ export async function liveOwners(records: RecordStore): Promise<{ parts: readonl
 
 /**
  * Runs `task` over `items` with at most `limit` at a time; resolves with the results in order.
- * After a task fails no other starts, and the first failure rejects once the running ones end.
+ * After a task fails no other starts; the first failure rejects once the running ones have ended.
  */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
-  let failed = false;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < items.length && !failed) {
+    while (next < items.length && failure === undefined) {
       const index = next++;
       try {
         results[index] = await task(items[index] as T);
       } catch (error) {
-        failed = true;
-        throw error;
+        failure ??= { error };
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== undefined) throw failure.error;
   return results;
 }
 

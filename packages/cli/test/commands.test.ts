@@ -131,6 +131,7 @@ for (const [backend, freshUrl] of Object.entries(BACKENDS)) {
         .trimEnd()
         .split("\n")
         .map((text) => JSON.parse(text));
+      expect(lines.pop()).toEqual({ end: true, records: lines.length });
       expect(lines.filter((record) => record.namespace === "signal")).toHaveLength(4);
       expect(lines.some((record) => record.namespace === "lease")).toBe(false);
 
@@ -152,6 +153,24 @@ for (const [backend, freshUrl] of Object.entries(BACKENDS)) {
         expect(newer.status).toBe(1);
         expect(newer.stdout).toMatch(/newer in the target 1/);
         expect((await copy.readSignalData("ETH/USDT", "momentum"))?.id).toBe("signal-99");
+
+        // An export cut short (its end line missing, or lines lost before it): refused, nothing written.
+        await copy.deleteSignalData("BTC/USDT", "momentum");
+        const whole = exported.stdout.trimEnd().split("\n");
+        for (const cut of [whole.slice(0, -1), [...whole.slice(0, 1), ...whole.slice(2)]]) {
+          const short = await cli(["import", target, "-"], { stdin: `${cut.join("\n")}\n` });
+          expect(short.status).toBe(2);
+          expect(short.stderr).toMatch(/the export is incomplete .*; nothing was written/);
+        }
+        expect(await copy.readSignalData("BTC/USDT", "momentum")).toBeNull();
+        // Leases are never exported nor imported: one that never expires would lock the key for good.
+        expect((await cli(["export", url, "--namespace", "lease"])).stderr).toMatch(
+          /leases belong to running processes/,
+        );
+        const lease = `${JSON.stringify({ namespace: "lease", parts: ["grid", "BTC/USDT"], revision: 5, json: "{}", sha256: "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a" })}\n{"end":true,"records":1}\n`;
+        const leased = await cli(["import", target, "-"], { stdin: lease });
+        expect(leased.status).toBe(2);
+        expect(leased.stderr).toMatch(/a lease: leases belong to running processes and are never imported/);
 
         // One tampered line: the whole import is refused before any write.
         await copy.deleteSignalData("BTC/USDT", "momentum");
@@ -200,7 +219,9 @@ for (const [backend, freshUrl] of Object.entries(BACKENDS)) {
       writeFileSync(join(dirname(file), ".tmp-1-XRP.json"), "{");
       const skipped = await cli(["import-backtest-kit", dump, url]);
       expect(skipped.status).toBe(1);
-      expect(skipped.stdout).toMatch(/^skipped data\/signal\/XRP\/USDT_breakout_binance\/XRP\/\.tmp-1-XRP\.json: a temporary file/m);
+      expect(skipped.stdout).toMatch(
+        /^skipped data\/signal\/XRP\/USDT_breakout_binance\/XRP\/\.tmp-1-XRP\.json: a temporary file/m,
+      );
     });
 
     it("migrate refuses while a process owns keys, and copies with --ignore-owners", async () => {
@@ -217,6 +238,14 @@ for (const [backend, freshUrl] of Object.entries(BACKENDS)) {
         expect(copied.status).toBe(0);
         expect(JSON.parse(copied.stdout)).toMatchObject({ records: 5, written: 5, mismatched: 0 });
         expect(await copy.readSignalData("BTC/USDT", "grid")).toEqual(await persist.readSignalData("BTC/USDT", "grid"));
+        // The source closes a position after the copy: a second run says the target still holds it.
+        await persist.deleteSignalData("ETH/USDT", "momentum");
+        const again = await cli(["migrate", url, target, "--ignore-owners"]);
+        expect(again.status).toBe(1);
+        expect(again.stdout).toMatch(
+          /1 record\(s\) only in the target, left as they are:\n {2}\["signal","momentum","ETH\/USDT"\]/,
+        );
+        expect(await copy.readSignalData("ETH/USDT", "momentum")).not.toBeNull();
       } finally {
         await copy.close();
       }

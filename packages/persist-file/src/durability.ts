@@ -20,6 +20,14 @@ export interface FileDurabilityReport {
   crashSafe: boolean;
   /** False when the file system type could not be read (no mount table): crashSafe is then a guess. */
   known: boolean;
+  /**
+   * What the file system is, as far as durability goes: `disk`; `memory` (tmpfs, ramfs); `network`
+   * (NFS, SMB, FUSE, ...: whether an fsync reaches a disk is the server's business); `overlay` (a
+   * container's layer); `unknown` (no mount table).
+   */
+  kind: "disk" | "memory" | "network" | "overlay" | "unknown";
+  /** Whether this user may write in the directory; every write fails when it may not. */
+  writable: boolean;
   /** What can lose acknowledged writes or stop them, and what to change; empty when nothing was found. */
   warnings: string[];
 }
@@ -86,8 +94,17 @@ export async function describeFileDurability(
     freeBytes,
     crashSafe,
     known: mount !== undefined,
+    kind: kindOf(mount),
+    writable,
     warnings,
   };
+}
+
+function kindOf(mount: Mount | undefined): FileDurabilityReport["kind"] {
+  if (mount === undefined) return "unknown";
+  if (IN_MEMORY.has(mount.type)) return "memory";
+  if (NETWORK.test(mount.type)) return "network";
+  return mount.type === "overlay" ? "overlay" : "disk";
 }
 
 async function nearestExisting(path: string): Promise<string> {

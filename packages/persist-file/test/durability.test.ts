@@ -56,7 +56,7 @@ describe("describeDurability", () => {
     const persist = new PersistFile({ baseDir: join(freshDir(), "data") });
     try {
       const report = await persist.describeDurability();
-      expect(report).toMatchObject({ crashSafe: true, known: true, warnings: [] });
+      expect(report).toMatchObject({ crashSafe: true, known: true, kind: "disk", writable: true, warnings: [] });
       expect(report.fileSystem).not.toBe("unknown");
       expect(report.freeBytes).toBeGreaterThan(0);
     } finally {
@@ -80,7 +80,7 @@ describe("describeDurability", () => {
     const spaced = join(freshDir(), "with space");
     mkdirSync(spaced);
     const nfs = await describeFileDurability(spaced, mountTable(spaced, "nfs4"));
-    expect(nfs).toMatchObject({ fileSystem: "nfs4", mountPoint: spaced, crashSafe: true });
+    expect(nfs).toMatchObject({ fileSystem: "nfs4", mountPoint: spaced, crashSafe: true, kind: "network" });
     expect(nfs.warnings.join("\n")).toMatch(/on nfs4 .*fsync and atomic rename depend on the server/);
     const overlay = await describeFileDurability(spaced, mountTable(spaced, "overlay"));
     expect(overlay.warnings.join("\n")).toMatch(/on overlay .*mount a volume/);
@@ -99,7 +99,7 @@ describe("describeDurability", () => {
     const closed = freshDir();
     chmodSync(closed, 0o755);
     const report = await reportAsAnotherUser(closed);
-    expect(report.crashSafe).toBe(false);
+    expect(report).toMatchObject({ crashSafe: false, writable: false });
     expect(report.warnings.join("\n")).toMatch(/not writable by this user/);
   });
 });

@@ -26,6 +26,8 @@ interface Report {
   crashSafe: boolean;
   warnings: string[];
   known?: boolean;
+  kind?: string;
+  writable?: boolean;
   servers?: { product?: string; role?: string }[];
 }
 
@@ -69,7 +71,10 @@ async function durability(store: OpenedStore): Promise<Report | undefined> {
 
 function judge(store: OpenedStore, report: Report | undefined): Verdict {
   if (report === undefined) return store.records.capabilities.durable ? "unknown" : "loses-writes";
-  if (report.crashSafe) return "ok";
+  // A file store this user cannot write loses every write, whatever the file system.
+  if (report.writable === false) return "loses-writes";
+  // A network file system: whether an fsync reaches a disk is up to the server.
+  if (report.crashSafe) return report.kind === "network" ? "unknown" : "ok";
   // A file store whose mount table could not be read; FerretDB and mongos, which do not say what
   // a write concern does: the report cannot be told apart from a bad setting, so it is unknown.
   if (report.known === false) return "unknown";

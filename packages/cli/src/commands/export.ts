@@ -1,14 +1,15 @@
 import { open, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { type CliIo, EXIT, line, UsageError } from "../io.js";
-import { type ExportedRecord, exportLine, exportRecord } from "../records.js";
+import { assertCopiedNamespace, type ExportedRecord, endLine, exportLine, exportRecord } from "../records.js";
 import { COPIED_NAMESPACES, listAll, mapLimit, withStore } from "../store.js";
 import { resolveUrl } from "../url.js";
 
 export const EXPORT_HELP = `Usage: persist-kit export [url] [--out FILE] [--namespace NAME]...
 
 Writes every record to JSON Lines: {"namespace", "parts", "revision", "json", "sha256"} per
-line, "json" being the stored text byte for byte. Signals and every backtest-kit namespace are
+line, "json" being the stored text byte for byte, and last {"end": true, "records": N}, without
+which import refuses the file as cut short. Signals and every backtest-kit namespace are
 exported; ownership leases are not (they belong to running processes).
   --out FILE        write to FILE (complete or not at all: a temp file, fsynced, then renamed)
                     instead of standard output
@@ -44,6 +45,7 @@ export async function* readAll(
 export async function exportStore(options: ExportOptions, io: CliIo): Promise<number> {
   const url = resolveUrl(options.url, io);
   const namespaces = options.namespaces.length > 0 ? options.namespaces : COPIED_NAMESPACES;
+  for (const namespace of namespaces) assertCopiedNamespace(namespace);
   return withStore(url, async ({ records }) => {
     let written = 0;
     if (options.out === undefined) {
@@ -52,6 +54,7 @@ export async function exportStore(options: ExportOptions, io: CliIo): Promise<nu
           await new Promise((resolve) => io.stdout.once("drain", resolve));
         written++;
       }
+      io.stdout.write(`${endLine(written)}\n`);
     } else {
       const temp = join(dirname(options.out), `.${process.pid}.${Date.now()}.persist-kit-export.tmp`);
       const file = await open(temp, "wx", 0o600);
@@ -60,9 +63,17 @@ export async function exportStore(options: ExportOptions, io: CliIo): Promise<nu
           await file.write(`${exportLine(record)}\n`);
           written++;
         }
+        await file.write(`${endLine(written)}\n`);
         await file.sync();
         await file.close();
         await rename(temp, options.out);
+        // The rename is durable only once the directory is synced.
+        const directory = await open(dirname(options.out), "r");
+        try {
+          await directory.sync();
+        } finally {
+          await directory.close();
+        }
       } catch (error) {
         await file.close().catch(() => {});
         await rm(temp, { force: true });

@@ -47,7 +47,12 @@ export async function rm(options: RmOptions, io: CliIo): Promise<number> {
       line(io.stderr, `revision ${read.revision}: ${read.json}`);
       if (problem !== undefined) line(io.stderr, `(not a valid signal: ${problem})`);
       const prompt = createInterface({ input: io.stdin, output: io.stderr });
-      const answer = await prompt.question(`Delete the signal of ${options.strategy} / ${options.symbol}? [y/N] `);
+      // End of input (Ctrl-D) is a no: the question alone would never settle.
+      const closed = new Promise<string>((resolve) => prompt.once("close", () => resolve("")));
+      const answer = await Promise.race([
+        prompt.question(`Delete the signal of ${options.strategy} / ${options.symbol}? [y/N] `),
+        closed,
+      ]);
       prompt.close();
       if (!/^y(es)?$/i.test(answer.trim())) {
         report(false, "nothing deleted");
