@@ -27,7 +27,7 @@ describe("the persist-kit program installed from tarballs", () => {
     expect(ls.stdout).toMatch(/^STRATEGY\s+SYMBOL/);
     expect(ls.stderr).toBe("0 open signals\n");
     const exported = await run(bin, ["export"], { cwd: project, env: { ...process.env, PERSIST_URL: "file:./data" } });
-    expect(exported).toMatchObject({ stdout: "", stderr: "exported 0 records\n" });
+    expect(exported).toMatchObject({ stdout: `{"end":true,"records":0}\n`, stderr: "exported 0 records\n" });
     const doctor = await run(bin, ["doctor", "file:./data", "--json"], { cwd: project });
     expect(JSON.parse(doctor.stdout)).toMatchObject({ backend: "file", verdict: "ok" });
     await expect(run(bin, ["frobnicate"], { cwd: project })).rejects.toMatchObject({ code: 2 });
